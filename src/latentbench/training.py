@@ -19,7 +19,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
 from lightning.pytorch.loggers import CSVLogger
 
 from latentbench.data import ImageData
@@ -134,6 +139,18 @@ class TrainResult:
     fit_seconds: float
 
 
+class EpochLog(Callback):
+    """One DEBUG line per epoch with its losses (``--verbose`` shows them)."""
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        losses = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        logger.debug(
+            "%s epoch %d/%d: train_loss %.5f, val_loss %.5f",
+            type(pl_module).__name__, trainer.current_epoch + 1, trainer.max_epochs,
+            losses.get("train_loss", float("nan")), losses.get("val_loss", float("nan")),
+        )
+
+
 def resolve_accelerator(accelerator: str) -> str:
     """Turn ``auto`` into ``gpu`` or ``cpu``; refuse ``gpu`` where there is none."""
     if accelerator not in ACCELERATORS:
@@ -164,6 +181,7 @@ def make_trainer(settings: TrainSettings, out_dir: Path, n_batches: int) -> L.Tr
             save_last=True,
             enable_version_counter=False,
         ),
+        EpochLog(),
     ]
     show_progress = settings.progress and sys.stderr.isatty()
     if show_progress:

@@ -28,6 +28,7 @@ from latentbench.errors import ChecksumError, DataError
 logger = logging.getLogger(__name__)
 
 DATA_ENV_VAR = "LATENTBENCH_DATA"
+CACHE_ENV_VAR = "LATENTBENCH_CACHE"
 N_VALIDATION = 5_000
 
 # Role -> file name, in the order the files are read.
@@ -115,7 +116,9 @@ def sha256_hex(data: bytes) -> str:
 
 
 def default_cache_dir() -> Path:
-    """The user cache folder that downloads go to."""
+    """The folder downloads go to: ``$LATENTBENCH_CACHE``, else the user cache."""
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR])
     return Path(platformdirs.user_cache_dir("latentbench"))
 
 
