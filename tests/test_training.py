@@ -3,7 +3,12 @@ import pytest
 import torch
 
 from latentbench.models import FCAutoencoder
-from latentbench.training import InMemoryBatches, TrainSettings, fit_autoencoder
+from latentbench.training import (
+    InMemoryBatches,
+    TrainSettings,
+    fit_autoencoder,
+    init_autoencoder,
+)
 
 
 def test_batches_cover_every_image_once_per_epoch():
@@ -28,7 +33,8 @@ def test_unshuffled_batches_keep_order():
 def _fit(data, tmp_path, name):
     settings = TrainSettings(max_epochs=2, batch_size=128, seed=7, accelerator="cpu",
                              progress=False)
-    return fit_autoencoder(FCAutoencoder(2), data, settings, tmp_path / name)
+    model = init_autoencoder("fc", 2, 1e-3, seed=7)
+    return fit_autoencoder(model, data, settings, tmp_path / name)
 
 
 def test_same_seed_same_numbers(mnist_small, tmp_path):

@@ -36,12 +36,13 @@ from latentbench.data import ImageData, load_dataset, subsample
 from latentbench.errors import RunFolderError
 from latentbench.figures import embedding_figures
 from latentbench.metrics import embedding_metrics
-from latentbench.models import AUTOENCODERS, make_pca, save_pca
+from latentbench.models import make_pca, save_pca
 from latentbench.models.pca import pca_n_params
 from latentbench.training import (
     TrainSettings,
     encode,
     fit_autoencoder,
+    init_autoencoder,
     reconstruct,
     resolve_accelerator,
 )
@@ -132,8 +133,7 @@ def fit_neural(
     name: str, data: ImageData, config: CompareConfig, out_dir: Path, progress: bool
 ) -> Embedding:
     """Train autoencoder ``name``, reload its best checkpoint, embed train and test."""
-    model_cls = AUTOENCODERS[name]
-    model = model_cls(config.n_components, config.learning_rate)
+    model = init_autoencoder(name, config.n_components, config.learning_rate, config.seed)
     settings = TrainSettings(
         max_epochs=config.max_epochs,
         patience=config.patience,
@@ -144,7 +144,7 @@ def fit_neural(
     )
     result = fit_autoencoder(model, data, settings, out_dir / "models" / name)
 
-    best = model_cls.load_from_checkpoint(result.best_checkpoint)
+    best = type(model).load_from_checkpoint(result.best_checkpoint)
     best.to("cuda" if resolve_accelerator(config.accelerator) == "gpu" else "cpu")
     X_hat = reconstruct(best, data.test.X).reshape(len(data.test), -1)
     return Embedding(

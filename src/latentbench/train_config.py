@@ -14,8 +14,13 @@ from pathlib import Path
 from latentbench.config import ReferenceTrainConfig
 from latentbench.data import load_dataset
 from latentbench.metrics import recon_mse
-from latentbench.models import AUTOENCODERS, make_pca, save_pca
-from latentbench.training import TrainSettings, fit_autoencoder, reconstruct
+from latentbench.models import make_pca, save_pca
+from latentbench.training import (
+    TrainSettings,
+    fit_autoencoder,
+    init_autoencoder,
+    reconstruct,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +52,9 @@ def train_from_config(
         save_pca(target, pca)
         return f"wrote {target}; validation MSE {recon_mse(data.val.X_flat, X_hat):.5f}"
 
-    model = AUTOENCODERS[config.model](config.n_components, config.learning_rate)
+    model = init_autoencoder(
+        config.model, config.n_components, config.learning_rate, config.seed
+    )
     settings = TrainSettings(
         max_epochs=config.max_epochs,
         patience=config.patience,

@@ -29,7 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from latentbench.data import ImageData
 from latentbench.errors import ConfigError
-from latentbench.models import Autoencoder
+from latentbench.models import AUTOENCODERS, Autoencoder
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +149,14 @@ class EpochLog(Callback):
             type(pl_module).__name__, trainer.current_epoch + 1, trainer.max_epochs,
             losses.get("train_loss", float("nan")), losses.get("val_loss", float("nan")),
         )
+
+
+def init_autoencoder(
+    name: str, n_components: int, learning_rate: float, seed: int
+) -> Autoencoder:
+    """A new autoencoder ``name`` whose initial weights depend only on ``seed``."""
+    torch.manual_seed(seed)
+    return AUTOENCODERS[name](n_components, learning_rate)
 
 
 def resolve_accelerator(accelerator: str) -> str:
