@@ -24,6 +24,7 @@ import platform
 import statistics
 import tempfile
 import time
+from pathlib import Path
 import warnings
 
 import lightning as L
@@ -101,7 +102,7 @@ def time_lightning(name, data, batch_size, seed) -> tuple[float, float]:
     val = InMemoryBatches(data.val.X, 1024)
     with tempfile.TemporaryDirectory() as tmp:
         L.seed_everything(seed, verbose=False)
-        trainer = make_trainer(settings, tmp, len(train))
+        trainer = make_trainer(settings, Path(tmp), len(train))
         timer = EpochTimer()
         trainer.callbacks.append(timer)
         start = time.perf_counter()
