@@ -24,8 +24,8 @@ import platform
 import statistics
 import tempfile
 import time
-from pathlib import Path
 import warnings
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -97,7 +97,9 @@ def time_per_image_loader(name, images, batch_size, seed) -> float:
 def time_lightning(name, data, batch_size, seed) -> tuple[float, float]:
     """(epoch seconds, whole fit call seconds) through latentbench's Trainer."""
     model = AUTOENCODERS[name](2)
-    settings = TrainSettings(max_epochs=1, batch_size=batch_size, seed=seed, progress=False)
+    settings = TrainSettings(
+        max_epochs=1, batch_size=batch_size, seed=seed, progress=False
+    )
     train = InMemoryBatches(data.train.X, batch_size, shuffle=True, seed=seed)
     val = InMemoryBatches(data.val.X, 1024)
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,11 +137,17 @@ def main() -> None:
     print()
     print(f"{'model':<6} {'path':<34} {'seconds':>8} {'x plain loop':>13}")
     for name in args.models.split(","):
-        floor = median_of(args.repeats, time_plain_loop, name, data.train.X, args.batch_size, 0)
-        runs = [time_lightning(name, data, args.batch_size, 0) for _ in range(args.repeats)]
+        floor = median_of(
+            args.repeats, time_plain_loop, name, data.train.X, args.batch_size, 0
+        )
+        runs = [
+            time_lightning(name, data, args.batch_size, 0) for _ in range(args.repeats)
+        ]
         epoch = statistics.median(r[0] for r in runs)
         fit = statistics.median(r[1] for r in runs)
-        slow = median_of(args.repeats, time_per_image_loader, name, images, args.batch_size, 0)
+        slow = median_of(
+            args.repeats, time_per_image_loader, name, images, args.batch_size, 0
+        )
         rows = [
             ("plain PyTorch loop (floor)", floor),
             ("latentbench Lightning epoch", epoch),

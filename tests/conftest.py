@@ -14,7 +14,9 @@ from latentbench.data import load_mnist, subsample
 from latentbench.data.idx import encode_idx
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = Path(os.environ.get("LATENTBENCH_TEST_MNIST", REPO.parent / "shared/data/mnist"))
+MNIST_DIR = Path(
+    os.environ.get("LATENTBENCH_TEST_MNIST", REPO.parent / "shared/data/mnist")
+)
 
 
 def pytest_configure(config):
@@ -54,7 +56,9 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
     return path
 
 
-def write_mnist_files(folder: Path, n_train: int = 5010, n_test: int = 20, seed: int = 0):
+def write_mnist_files(
+    folder: Path, n_train: int = 5010, n_test: int = 20, seed: int = 0
+):
     """Four tiny, valid MNIST-format files with random pixels."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,19 @@ def invoke(*args):
 def short_run(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("runs") / "short"
     result = invoke(
-        "compare", "--data-dir", mnist_dir, "--n-train", 4000, "--n-test", 1000,
-        "--max-epochs", 4, "--batch-size", 128, "--out", out,
+        "compare",
+        "--data-dir",
+        mnist_dir,
+        "--n-train",
+        4000,
+        "--n-test",
+        1000,
+        "--max-epochs",
+        4,
+        "--batch-size",
+        128,
+        "--out",
+        out,
     )
     assert result.exit_code == 0, result.output
     return out, result.output
@@ -39,10 +50,16 @@ def test_compare_prints_the_table(short_run):
 def test_compare_writes_a_complete_run_folder(short_run):
     out, _ = short_run
     for name in (
-        "config.json", "environment.json", "metrics.json", "metrics.csv",
-        "models/pca.npz", "models/fc/checkpoints/best.ckpt",
-        "models/cnn/checkpoints/last.ckpt", "models/fc/log/metrics.csv",
-        "figures/scatter_pca.png", "figures/scatter_all.png",
+        "config.json",
+        "environment.json",
+        "metrics.json",
+        "metrics.csv",
+        "models/pca.npz",
+        "models/fc/checkpoints/best.ckpt",
+        "models/cnn/checkpoints/last.ckpt",
+        "models/fc/log/metrics.csv",
+        "figures/scatter_pca.png",
+        "figures/scatter_all.png",
         "embeddings/cnn.npz",
     ):
         assert (out / name).is_file(), name
@@ -63,7 +80,9 @@ def test_metrics_are_in_range_and_plausible(short_run):
         for metric, (low, high) in METRIC_RANGES.items():
             assert low <= row[metric] <= high, (name, metric)
     pca, fc, cnn = (metrics["models"][m] for m in ("pca", "fc", "cnn"))
-    assert pca["params"] == 3 * 784 and fc["params"] == 219_866 and cnn["params"] == 5_891
+    assert (
+        pca["params"] == 3 * 784 and fc["params"] == 219_866 and cnn["params"] == 5_891
+    )
     assert pca["recon_mse"] == pytest.approx(0.056, abs=0.004)
     assert fc["epochs"] == 4 and pca["epochs"] is None
     # Untrained autoencoders rebuild the mean image at best (MSE about 0.1).
@@ -79,7 +98,9 @@ def test_saved_models_reproduce_the_saved_embeddings(short_run, mnist):
     pca_Z = np.load(out / "embeddings/pca.npz")["Z"]
     np.testing.assert_allclose(
         load_pca(out / "models/pca.npz").transform(X.reshape(1000, -1).numpy()),
-        pca_Z, rtol=1e-4, atol=1e-5,
+        pca_Z,
+        rtol=1e-4,
+        atol=1e-5,
     )
     for name, cls in (("fc", FCAutoencoder), ("cnn", ConvAutoencoder)):
         saved = np.load(out / f"embeddings/{name}.npz")
@@ -114,7 +135,10 @@ def test_second_run_into_the_same_folder_is_refused(short_run):
         (["--models", "pca,fcc"], "did you mean 'fc'"),
         (["--n-components", "0"], "n_components = 0"),
         (["--n-components", "784"], "less than or equal to 783"),
-        (["--learning-rate", "-1"], "learning_rate = -1.0: Input should be greater than 0"),
+        (
+            ["--learning-rate", "-1"],
+            "learning_rate = -1.0: Input should be greater than 0",
+        ),
         (["--batch-size", "0"], "batch_size = 0"),
         (["--dataset", "cifar"], "dataset = 'cifar'"),
         (["--accelerator", "tpu"], "accelerator = 'tpu'"),

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from conftest import write_mnist_files
 from latentbench.data import load_mnist
 from latentbench.data.datasets import (
     MNIST_PAYLOAD_SHA256,
@@ -9,11 +10,13 @@ from latentbench.data.datasets import (
 )
 from latentbench.errors import DataError
 
-from conftest import write_mnist_files
-
 
 def test_full_mnist_splits_and_scale(mnist):
-    assert (len(mnist.train), len(mnist.val), len(mnist.test)) == (55_000, 5_000, 10_000)
+    assert (len(mnist.train), len(mnist.val), len(mnist.test)) == (
+        55_000,
+        5_000,
+        10_000,
+    )
     assert mnist.train.X.shape == (55_000, 1, 28, 28)
     assert mnist.verified
     assert mnist.payload_sha256 == MNIST_PAYLOAD_SHA256
@@ -26,7 +29,18 @@ def test_full_mnist_splits_and_scale(mnist):
 
 def test_train_and_validation_partition_the_training_labels(mnist):
     counts = np.bincount(np.concatenate([mnist.train.y, mnist.val.y]), minlength=10)
-    assert counts.tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert counts.tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
 
 
 def test_split_depends_on_the_seed(mnist_dir, mnist):
@@ -82,7 +96,9 @@ def test_labels_outside_0_to_9_are_refused(tmp_path):
     from conftest import write_idx
 
     write_mnist_files(tmp_path)
-    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.full(20, 10, np.uint8), gz=True)
+    write_idx(
+        tmp_path / "t10k-labels-idx1-ubyte.gz", np.full(20, 10, np.uint8), gz=True
+    )
     with pytest.raises(DataError, match="holds label 10; expected 0..9"):
         load_mnist(tmp_path, download=False, fallback=False)
 

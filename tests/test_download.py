@@ -65,7 +65,9 @@ def test_download_verifies_and_caches(tmp_path, serve, good_mirror):
     )
 
 
-def test_corrupt_mirror_is_skipped_for_the_next(tmp_path, serve, good_mirror, corrupt_mirror):
+def test_corrupt_mirror_is_skipped_for_the_next(
+    tmp_path, serve, good_mirror, corrupt_mirror
+):
     cache = tmp_path / "cache"
     files = download_mnist(cache, mirrors=[serve(corrupt_mirror), serve(good_mirror)])
     data_bytes = {n: files[n].read_bytes() for n in NAMES}

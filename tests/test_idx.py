@@ -4,10 +4,9 @@ import struct
 import numpy as np
 import pytest
 
+from conftest import write_idx
 from latentbench.data.idx import encode_idx, parse_idx, read_images, read_labels
 from latentbench.errors import IDXFormatError
-
-from conftest import write_idx
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -45,13 +44,17 @@ def test_labels_file_read_as_images_is_refused(tmp_path):
 def test_wrong_magic_number_is_refused(tmp_path):
     path = tmp_path / "bad"
     path.write_bytes(b"PK\x03\x04" + bytes(100))
-    with pytest.raises(IDXFormatError, match=r"bad has magic number .* not an IDX file"):
+    with pytest.raises(
+        IDXFormatError, match=r"bad has magic number .* not an IDX file"
+    ):
         read_images(path)
 
 
 def test_truncated_payload_is_refused():
     payload = encode_idx(np.zeros((4, 28, 28), np.uint8))[:-10]
-    with pytest.raises(IDXFormatError, match=r"truncated: header declares shape \(4, 28, 28\)"):
+    with pytest.raises(
+        IDXFormatError, match=r"truncated: header declares shape \(4, 28, 28\)"
+    ):
         parse_idx(payload, "f")
 
 

@@ -20,11 +20,15 @@ def test_recon_mse_by_hand():
 
 
 def test_knn_accuracy_by_hand():
-    Z_train = np.array([[0.0], [0.1], [0.2], [0.3], [0.4], [10.0], [10.1], [10.2], [10.3]])
+    Z_train = np.array(
+        [[0.0], [0.1], [0.2], [0.3], [0.4], [10.0], [10.1], [10.2], [10.3]]
+    )
     y_train = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1])
     Z_test = np.array([[0.05], [10.05], [9.0]])
     # The third point's five neighbours are four 1s and one 0: predicted 1, labelled 0.
-    assert knn_accuracy(Z_train, y_train, Z_test, np.array([0, 1, 0])) == pytest.approx(2 / 3)
+    assert knn_accuracy(Z_train, y_train, Z_test, np.array([0, 1, 0])) == pytest.approx(
+        2 / 3
+    )
 
 
 def test_silhouette_of_two_tight_far_clusters_is_near_one():
@@ -60,8 +64,12 @@ def test_every_metric_lies_in_its_range_on_real_digits(mnist_small):
     X = mnist_small.test.X_flat
     Z = pca.transform(X)
     scores = embedding_metrics(
-        X, pca.inverse_transform(Z), pca.transform(mnist_small.train.X_flat),
-        mnist_small.train.y, Z, mnist_small.test.y,
+        X,
+        pca.inverse_transform(Z),
+        pca.transform(mnist_small.train.X_flat),
+        mnist_small.train.y,
+        Z,
+        mnist_small.test.y,
     )
     for name, (low, high) in METRIC_RANGES.items():
         assert low <= scores[name] <= high, name

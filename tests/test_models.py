@@ -12,7 +12,11 @@ MODELS = [FCAutoencoder, ConvAutoencoder]
 
 @pytest.mark.parametrize(
     "cls, k, expected",
-    [(FCAutoencoder, 2, 219_866), (ConvAutoencoder, 2, 5_891), (FCAutoencoder, 3, 219_891)],
+    [
+        (FCAutoencoder, 2, 219_866),
+        (ConvAutoencoder, 2, 5_891),
+        (FCAutoencoder, 3, 219_891),
+    ],
 )
 def test_parameter_counts(cls, k, expected):
     assert cls(k).n_params == expected
@@ -48,7 +52,9 @@ def test_loss_compares_each_image_with_its_own_reconstruction(cls, mnist_small):
 def test_loss_refuses_a_shape_mismatch():
     model = FCAutoencoder(2)
     model.decoder[-1] = torch.nn.Unflatten(1, (28, 28))  # the reference's output shape
-    with pytest.raises(RuntimeError, match=r"differs from input shape \(4, 1, 28, 28\)"):
+    with pytest.raises(
+        RuntimeError, match=r"differs from input shape \(4, 1, 28, 28\)"
+    ):
         model.loss(torch.rand(4, 1, 28, 28))
 
 
@@ -75,10 +81,14 @@ def _reference_checkpoint(model: torch.nn.Module) -> dict:
         "pytorch-lightning_version": "1.8.6",
         "state_dict": model.state_dict(),
         "loops": {"fit_loop": {"epoch_progress": {"current": {"completed": 11}}}},
-        "callbacks": {"EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {
-            "wait_count": 0, "stopped_epoch": 0, "best_score": torch.tensor(0.04),
-            "patience": 3,
-        }},
+        "callbacks": {
+            "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {
+                "wait_count": 0,
+                "stopped_epoch": 0,
+                "best_score": torch.tensor(0.04),
+                "patience": 3,
+            }
+        },
         "optimizer_states": [],
         "lr_schedulers": [],
     }

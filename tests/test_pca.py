@@ -19,7 +19,9 @@ def test_solver_agrees_with_full_svd_on_real_digits(mnist_small):
     X = mnist_small.train.X_flat.astype(np.float64)
     ours = make_pca(5).fit(X)
     full = PCA(5, svd_solver="full").fit(X)
-    np.testing.assert_allclose(ours.explained_variance_, full.explained_variance_, rtol=1e-8)
+    np.testing.assert_allclose(
+        ours.explained_variance_, full.explained_variance_, rtol=1e-8
+    )
     # Components agree up to sign.
     np.testing.assert_allclose(
         np.abs(ours.components_ @ full.components_.T), np.eye(5), atol=1e-6
@@ -36,7 +38,9 @@ def test_save_and_load_round_trip_without_pickle(tmp_path, mnist_small):
         assert all(name.endswith(".npy") for name in zf.namelist())
         assert all(npz[name].dtype != object for name in npz.files)
     loaded = load_pca(path)
-    np.testing.assert_allclose(loaded.transform(X[:50]), pca.transform(X[:50]), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.transform(X[:50]), pca.transform(X[:50]), rtol=1e-6
+    )
     np.testing.assert_allclose(
         loaded.inverse_transform(pca.transform(X[:50])),
         pca.inverse_transform(pca.transform(X[:50])),

@@ -21,8 +21,14 @@ def write_config(folder, **fields):
 
 def test_fc_config_trains_and_saves_model_beside_it(tmp_path, mnist_dir):
     config = write_config(
-        tmp_path / "models" / "fc_k2", model="fc", n_components=2, learning_rate=1e-3,
-        batch_size=512, max_epochs=1, use_gpu=False, num_workers=4,
+        tmp_path / "models" / "fc_k2",
+        model="fc",
+        n_components=2,
+        learning_rate=1e-3,
+        batch_size=512,
+        max_epochs=1,
+        use_gpu=False,
+        num_workers=4,
         data_dir=str(mnist_dir),
     )
     result = runner.invoke(app, ["--quiet", "train", str(config)])
@@ -34,7 +40,9 @@ def test_fc_config_trains_and_saves_model_beside_it(tmp_path, mnist_dir):
 
 def test_pca_config_saves_npz(tmp_path, mnist_dir):
     config = write_config(tmp_path / "pca_k3", model="pca", n_components=3)
-    result = runner.invoke(app, ["--quiet", "train", str(config), "--data-dir", str(mnist_dir)])
+    result = runner.invoke(
+        app, ["--quiet", "train", str(config), "--data-dir", str(mnist_dir)]
+    )
     assert result.exit_code == 0, result.output
     pca = load_pca(config.parent / "model.npz")
     assert pca.components_.shape == (3, 784)
@@ -45,8 +53,10 @@ def test_pca_config_saves_npz(tmp_path, mnist_dir):
     "fields, message",
     [
         ({"model": "rnn", "n_components": 2}, "model = 'rnn'"),
-        ({"model": "fc", "n_components": 2, "lerning_rate": 0.1},
-         "unknown key 'lerning_rate' (did you mean 'learning_rate'?)"),
+        (
+            {"model": "fc", "n_components": 2, "lerning_rate": 0.1},
+            "unknown key 'lerning_rate' (did you mean 'learning_rate'?)",
+        ),
         ({"model": "fc"}, "n_components = "),
         ({"model": "fc", "n_components": 2, "batch_size": -5}, "batch_size = -5"),
     ],

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import torch
 
@@ -31,8 +30,9 @@ def test_unshuffled_batches_keep_order():
 
 
 def _fit(data, tmp_path, name):
-    settings = TrainSettings(max_epochs=2, batch_size=128, seed=7, accelerator="cpu",
-                             progress=False)
+    settings = TrainSettings(
+        max_epochs=2, batch_size=128, seed=7, accelerator="cpu", progress=False
+    )
     model = init_autoencoder("fc", 2, 1e-3, seed=7)
     return fit_autoencoder(model, data, settings, tmp_path / name)
 

@@ -49,10 +49,11 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """Write arrays to an uncompressed ``.npz`` atomically; object arrays are refused."""
     for name, array in arrays.items():
         if np.asarray(array).dtype == object:
-            raise TypeError(f"array {name!r} has dtype object, which npz stores as pickle")
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            raise TypeError(
+                f"array {name!r} has dtype object, which npz stores as pickle"
+            )
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

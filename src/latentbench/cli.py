@@ -7,7 +7,7 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from latentbench.config import CompareConfig, build
 from latentbench.errors import LatentbenchError
 
 app = typer.Typer(
@@ -52,7 +53,9 @@ _COLUMN_TITLES = {
 def _configure_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = RichHandler(console=err_console, show_path=False, show_time=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    logging.basicConfig(
+        level=level, handlers=[handler], format="%(message)s", force=True
+    )
     # Lightning sets its loggers to INFO when imported and then reports hardware and
     # tips on every fit; import it first so that the quieter level sticks.
     import lightning.pytorch  # noqa: F401
@@ -66,7 +69,9 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 
 def _fail(exc: BaseException) -> typer.Exit:
     for line in str(exc).splitlines() or [type(exc).__name__]:
-        err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True
+        )
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -93,7 +98,7 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
         title=(
             f"{metrics['dataset']} ({metrics['data_source']}), "
             f"{metrics['n_components']} components, {metrics['n_test']:,} test images"
-        )
+        ),
     )
     cells = {
         name: [_format(row.get(c), c) for c in _COLUMN_TITLES]
@@ -109,12 +114,20 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
+# Defaults live in CompareConfig alone; the flags show them.
+_DEFAULTS = CompareConfig().model_dump()
+_DEFAULT_MODELS = ",".join(_DEFAULTS["models"])
+
+
 @app.callback()
 def main(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every epoch."),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Only warnings and errors; no progress bars."
-    ),
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log every epoch's losses.")
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Only warnings, errors and results."),
+    ] = False,
 ) -> None:
     """Compare PCA with autoencoders on MNIST, measured."""
     _configure_logging(verbose, quiet)
@@ -123,43 +136,69 @@ def main(
 
 @app.command()
 def compare(
-    dataset: str = typer.Option("mnist", help="Data set: mnist or mnist-5k."),
-    data_dir: Optional[Path] = typer.Option(
-        None,
-        help="Folder with the MNIST IDX files (or torchvision's MNIST/raw). Default: "
-        "$LATENTBENCH_DATA, then the user cache, then download.",
-    ),
-    n_components: int = typer.Option(2, help="Embedding dimension (1..783)."),
-    models: str = typer.Option("pca,fc,cnn", help="Comma list of pca, fc, cnn."),
-    max_epochs: int = typer.Option(40, help="Cap on autoencoder training epochs."),
-    patience: int = typer.Option(
-        5, help="Epochs without a better validation loss before stopping."
-    ),
-    batch_size: int = typer.Option(256, help="Training batch size."),
-    learning_rate: float = typer.Option(1e-3, help="Adam learning rate."),
-    seed: int = typer.Option(0, help="Seed of the split, the initialisation and batches."),
-    accelerator: str = typer.Option("auto", help="auto (a GPU if present), cpu or gpu."),
-    out: Optional[Path] = typer.Option(
-        None, help="Run folder. Default: runs/<date>-<time>-<dataset>-d<k>."
-    ),
-    n_train: Optional[int] = typer.Option(
-        None, help="Use only the first N training images (quick runs)."
-    ),
-    n_test: Optional[int] = typer.Option(
-        None, help="Use only the first N test images (quick runs)."
-    ),
+    dataset: Annotated[str, typer.Option(help="mnist or mnist-5k.")] = _DEFAULTS[
+        "dataset"
+    ],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder with the MNIST IDX files (or torchvision's MNIST/raw). "
+            "Default: $LATENTBENCH_DATA, then the user cache, then download."
+        ),
+    ] = None,
+    n_components: Annotated[
+        int, typer.Option(help="Embedding dimension, 1..783.")
+    ] = _DEFAULTS["n_components"],
+    models: Annotated[
+        str, typer.Option(help="Comma list of pca, fc, cnn.")
+    ] = _DEFAULT_MODELS,
+    max_epochs: Annotated[
+        int, typer.Option(help="Cap on autoencoder training epochs.")
+    ] = _DEFAULTS["max_epochs"],
+    patience: Annotated[
+        int,
+        typer.Option(help="Epochs without a lower validation loss before stopping."),
+    ] = _DEFAULTS["patience"],
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = _DEFAULTS[
+        "batch_size"
+    ],
+    learning_rate: Annotated[
+        float, typer.Option(help="Adam learning rate.")
+    ] = _DEFAULTS["learning_rate"],
+    seed: Annotated[
+        int, typer.Option(help="Seeds the split, the initial weights, the batches.")
+    ] = _DEFAULTS["seed"],
+    accelerator: Annotated[
+        str, typer.Option(help="auto (a GPU where one exists), cpu or gpu.")
+    ] = _DEFAULTS["accelerator"],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run folder. Default: runs/<date>-<time>-<dataset>-d<k>."),
+    ] = None,
+    n_train: Annotated[
+        int | None, typer.Option(help="Use only the first N training images.")
+    ] = None,
+    n_test: Annotated[
+        int | None, typer.Option(help="Use only the first N test images.")
+    ] = None,
 ) -> None:
     """Fit PCA and the autoencoders, embed the test set and compare them."""
     from latentbench.compare import default_run_dir, run_compare
-    from latentbench.config import CompareConfig, build
 
-    values = dict(
-        dataset=dataset, data_dir=data_dir, n_components=n_components,
-        models=[m.strip() for m in models.split(",") if m.strip()],
-        max_epochs=max_epochs, patience=patience, batch_size=batch_size,
-        learning_rate=learning_rate, seed=seed, accelerator=accelerator,
-        n_train=n_train, n_test=n_test,
-    )
+    values = {
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "n_components": n_components,
+        "models": [m.strip() for m in models.split(",") if m.strip()],
+        "max_epochs": max_epochs,
+        "patience": patience,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "accelerator": accelerator,
+        "n_train": n_train,
+        "n_test": n_test,
+    }
     try:
         config = build(CompareConfig, values, "option")
         run_dir = out if out is not None else default_run_dir(config)
@@ -180,12 +219,15 @@ def compare(
 
 @app.command()
 def train(
-    config_path: Path = typer.Argument(
-        ..., metavar="CONFIG.json", help="A config in models/<experiment>/config.json."
-    ),
-    data_dir: Optional[Path] = typer.Option(
-        None, help="Overrides the config's data_dir."
-    ),
+    config_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CONFIG.json", help="A config in models/<experiment>/config.json."
+        ),
+    ],
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Overrides the config's data_dir.")
+    ] = None,
 ) -> None:
     """Train one model from a JSON config and save it beside the config.
 
@@ -193,7 +235,7 @@ def train(
     batch_size, max_epochs, patience, seed, use_gpu, num_workers, data_dir.
     Writes model.ckpt (autoencoders) or model.npz (PCA) in the config's folder.
     """
-    from latentbench.config import ReferenceTrainConfig, build, read_json_config
+    from latentbench.config import ReferenceTrainConfig, read_json_config
     from latentbench.train_config import train_from_config
 
     try:
@@ -212,8 +254,8 @@ def train(
 
 @app.command()
 def summary(
-    model: str = typer.Argument(..., help="fc or cnn."),
-    n_components: int = typer.Option(2, help="Embedding dimension."),
+    model: Annotated[str, typer.Argument(help="fc or cnn.")],
+    n_components: Annotated[int, typer.Option(help="Embedding dimension.")] = 2,
 ) -> None:
     """Print a model's layers: name, type, parameters, input and output size."""
     from latentbench.models import AUTOENCODERS
@@ -234,11 +276,17 @@ def summary(
     for row in rows:
         style = "bold" if "." not in row.name else None
         table.add_row(
-            row.name, row.type, f"{row.params:,}", row.in_size, row.out_size,
+            row.name,
+            row.type,
+            f"{row.params:,}",
+            row.in_size,
+            row.out_size,
             style=style,
         )
     console.print(table)
-    console.print(f"total trainable parameters: [bold]{total:,}[/] ({total / 1e3:.1f} K)")
+    console.print(
+        f"total trainable parameters: [bold]{total:,}[/] ({total / 1e3:.1f} K)"
+    )
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -117,7 +117,9 @@ def fit_pca(data: ImageData, n_components: int, out_dir: Path) -> Embedding:
     X_hat = pca.inverse_transform(Z_test)
     logger.info(
         "fit PCA: %d components in %.2f s, explained variance %.3f",
-        n_components, fit_seconds, pca.explained_variance_ratio_.sum(),
+        n_components,
+        fit_seconds,
+        pca.explained_variance_ratio_.sum(),
     )
     return Embedding(
         Z_train=pca.transform(data.train.X_flat),
@@ -133,7 +135,9 @@ def fit_neural(
     name: str, data: ImageData, config: CompareConfig, out_dir: Path, progress: bool
 ) -> Embedding:
     """Train autoencoder ``name``, reload its best checkpoint, embed train and test."""
-    model = init_autoencoder(name, config.n_components, config.learning_rate, config.seed)
+    model = init_autoencoder(
+        name, config.n_components, config.learning_rate, config.seed
+    )
     settings = TrainSettings(
         max_epochs=config.max_epochs,
         patience=config.patience,
@@ -193,7 +197,9 @@ def metrics_csv(results: dict[str, dict[str, Any]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("model", *METRIC_COLUMNS))
     for name, row in results.items():
-        writer.writerow((name, *("" if row[c] is None else row[c] for c in METRIC_COLUMNS)))
+        writer.writerow(
+            (name, *("" if row[c] is None else row[c] for c in METRIC_COLUMNS))
+        )
     return buffer.getvalue()
 
 
@@ -237,8 +243,12 @@ def run_compare(
         else:
             fitted = fit_neural(name, data, config, out_dir, progress)
         scores = embedding_metrics(
-            X_test, fitted.X_hat_test, fitted.Z_train, data.train.y,
-            fitted.Z_test, data.test.y,
+            X_test,
+            fitted.X_hat_test,
+            fitted.Z_train,
+            data.train.y,
+            fitted.Z_test,
+            data.test.y,
         )
         results[name] = {
             **scores,
@@ -248,10 +258,13 @@ def run_compare(
             "total_seconds": round(time.perf_counter() - start, 3),
         }
         embeddings[name] = fitted.Z_test.astype(np.float32)
-        write_npz(out_dir / "embeddings" / f"{name}.npz", Z=embeddings[name], y=data.test.y)
+        write_npz(
+            out_dir / "embeddings" / f"{name}.npz", Z=embeddings[name], y=data.test.y
+        )
         logger.info("%s: %s", name, _summary_line(results[name]))
 
-    embedding_figures(embeddings, data.test.y, out_dir / "figures")
+    captions = {name: _caption(row) for name, row in results.items()}
+    embedding_figures(embeddings, data.test.y, out_dir / "figures", captions)
     metrics = {
         "dataset": data.dataset,
         "data_source": data.data_source,
@@ -264,6 +277,13 @@ def run_compare(
     write_text(out_dir / "metrics.csv", metrics_csv(results))
     _set_status(out_dir, "complete")
     return metrics
+
+
+def _caption(row: dict[str, Any]) -> str:
+    parts = [f"5-NN accuracy {row['knn_accuracy']:.3f}"]
+    if row["recon_mse"] is not None:
+        parts.append(f"MSE {row['recon_mse']:.4f}")
+    return ", ".join(parts)
 
 
 def _summary_line(row: dict[str, Any]) -> str:

@@ -105,7 +105,9 @@ def _did_you_mean(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def validation_message(exc: ValidationError, model: type[BaseModel], source: str) -> str:
+def validation_message(
+    exc: ValidationError, model: type[BaseModel], source: str
+) -> str:
     """One line per problem: the field, the rule, the value received."""
     lines = []
     for error in exc.errors():
@@ -144,5 +146,7 @@ def read_json_config(path: str | os.PathLike) -> dict[str, Any]:
             f"{exc.colno}"
         ) from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{path} holds a JSON {type(values).__name__}; expected an object")
+        raise ConfigError(
+            f"{path} holds a JSON {type(values).__name__}; expected an object"
+        )
     return values

@@ -126,7 +126,9 @@ def embedding_metrics(
         return value
 
     results["recon_mse"] = (
-        None if X_hat_test is None else timed("recon_mse", recon_mse, X_test, X_hat_test)
+        None
+        if X_hat_test is None
+        else timed("recon_mse", recon_mse, X_test, X_hat_test)
     )
     results["knn_accuracy"] = timed(
         "knn_accuracy", knn_accuracy, Z_train, y_train, Z_test, y_test

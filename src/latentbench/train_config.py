@@ -40,7 +40,9 @@ def train_from_config(
     """
     experiment_dir = Path(experiment_dir)
     if config.num_workers:
-        logger.info("num_workers=%d ignored: the data is held in memory", config.num_workers)
+        logger.info(
+            "num_workers=%d ignored: the data is held in memory", config.num_workers
+        )
     data = load_dataset(
         "mnist", data_dir or config.data_dir, seed=config.seed, progressbar=progress
     )

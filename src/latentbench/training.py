@@ -146,8 +146,11 @@ class EpochLog(Callback):
         losses = {k: float(v) for k, v in trainer.callback_metrics.items()}
         logger.debug(
             "%s epoch %d/%d: train_loss %.5f, val_loss %.5f",
-            type(pl_module).__name__, trainer.current_epoch + 1, trainer.max_epochs,
-            losses.get("train_loss", float("nan")), losses.get("val_loss", float("nan")),
+            type(pl_module).__name__,
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            losses.get("train_loss", float("nan")),
+            losses.get("val_loss", float("nan")),
         )
 
 
@@ -238,7 +241,10 @@ def fit_autoencoder(
     best_val = float(checkpoint.best_model_score)
     logger.info(
         "trained %s: %d epochs in %.1f s, best validation MSE %.5f",
-        type(model).__name__, trainer.current_epoch, fit_seconds, best_val,
+        type(model).__name__,
+        trainer.current_epoch,
+        fit_seconds,
+        best_val,
     )
     return TrainResult(
         best_checkpoint=Path(checkpoint.best_model_path),
@@ -258,7 +264,9 @@ def encode(model: Autoencoder, X: torch.Tensor, batch_size: int = 4096) -> torch
 
 
 @torch.no_grad()
-def reconstruct(model: Autoencoder, X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def reconstruct(
+    model: Autoencoder, X: torch.Tensor, batch_size: int = 4096
+) -> torch.Tensor:
     """Reconstructions of ``X``, same shape, pixels in [0, 1]."""
     model.eval()
     device = model.device

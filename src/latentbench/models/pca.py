@@ -50,7 +50,9 @@ def load_pca(path: str | os.PathLike) -> PCA:
         raise CheckpointError(f"cannot read PCA model {path}: {exc}") from None
     missing = [name for name in (*_FITTED, "n_samples_") if name not in arrays]
     if missing:
-        raise CheckpointError(f"{path} is not a PCA model: missing {', '.join(missing)}")
+        raise CheckpointError(
+            f"{path} is not a PCA model: missing {', '.join(missing)}"
+        )
     pca = make_pca(int(arrays["n_components"]))
     for name in _FITTED:
         value = arrays[name]
