@@ -73,3 +73,32 @@ def write_mnist_files(
 @pytest.fixture
 def replace():
     return dataclasses.replace
+
+
+def _short_run(tmp_path_factory, name: str, n_components: int):
+    from latentbench.compare import run_compare
+    from latentbench.config import CompareConfig
+
+    config = CompareConfig(
+        data_dir=MNIST_DIR,
+        n_components=n_components,
+        n_train=2000,
+        n_test=1000,
+        max_epochs=2,
+        batch_size=128,
+    )
+    out = tmp_path_factory.mktemp("report-runs") / name
+    run_compare(config, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def run_2d(tmp_path_factory):
+    """A finished compare run folder: every model, 2 components, a real subset."""
+    return _short_run(tmp_path_factory, "d2", 2)
+
+
+@pytest.fixture(scope="session")
+def run_3d(tmp_path_factory):
+    """The same with 3 components."""
+    return _short_run(tmp_path_factory, "d3", 3)

@@ -16,7 +16,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from latentbench.config import CompareConfig, build
-from latentbench.errors import LatentbenchError
+from latentbench.errors import ConfigError, LatentbenchError
 
 app = typer.Typer(
     name="latentbench",
@@ -56,15 +56,28 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     logging.basicConfig(
         level=level, handlers=[handler], format="%(message)s", force=True
     )
-    # Lightning sets its loggers to INFO when imported and then reports hardware and
-    # tips on every fit; import it first so that the quieter level sticks.
-    import lightning.pytorch  # noqa: F401
-
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning reports its hardware and tips at INFO on every fit; ours says enough.
+    # It resets its own loggers' level when imported, so filter at our handler.
+    handler.addFilter(_quiet_lightning)
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def _quiet_lightning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or not record.name.startswith("lightning")
+
+
+def _silence_lightning_info() -> None:
+    """Lower Lightning's loggers to WARNING once it is imported.
+
+    Importing ``lightning`` sets its loggers to INFO and attaches a console handler of
+    its own, which would repeat hardware reports and tips on every fit.
+    """
+    import lightning  # noqa: F401
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _fail(exc: BaseException) -> typer.Exit:
@@ -181,9 +194,24 @@ def compare(
     n_test: Annotated[
         int | None, typer.Option(help="Use only the first N test images.")
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN_DIR",
+            help="Finish an interrupted run with the settings in its config.json "
+            "(other options are then ignored).",
+        ),
+    ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list of seeds (overrides --seed): one run per seed in "
+            "<out>/seed<s>/, and the mean and spread of every metric."
+        ),
+    ] = None,
 ) -> None:
     """Fit PCA and the autoencoders, embed the test set and compare them."""
-    from latentbench.compare import default_run_dir, run_compare
+    from latentbench.compare import default_run_dir, resume_compare
 
     values = {
         "dataset": dataset,
@@ -199,22 +227,36 @@ def compare(
         "n_train": n_train,
         "n_test": n_test,
     }
+    run_dir = resume
     try:
-        config = build(CompareConfig, values, "option")
-        run_dir = out if out is not None else default_run_dir(config)
-        metrics = run_compare(config, run_dir, progress=not _STATE["quiet"])
+        if resume is not None:
+            _silence_lightning_info()
+            metrics = resume_compare(resume, progress=not _STATE["quiet"])
+        else:
+            config = build(CompareConfig, values, "option")
+            _silence_lightning_info()
+            run_dir = out if out is not None else default_run_dir(config)
+            metrics = _compare_seeds(config, seeds, run_dir)
     except LatentbenchError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
-        err_console.print("interrupted: the run folder is incomplete (status.json)")
+        err_console.print(
+            f"interrupted: {run_dir} is incomplete; continue it with "
+            f"latentbench compare --resume {run_dir}"
+        )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     console.print(metrics_table(metrics))
+    if "seeds" in metrics:
+        console.print(
+            f"means over seeds {', '.join(map(str, metrics['seeds']))}; the "
+            "standard deviations are in metrics.csv and report.html"
+        )
     if metrics["data_source"] == "embedded":
         err_console.print(
             "[bold yellow]warning:[/] these figures come from the 5,000-digit "
             "embedded subset, not the full MNIST"
         )
-    console.print(f"results in [bold]{run_dir}[/]")
+    console.print(f"results in [bold]{run_dir}[/], report in {run_dir}/report.html")
 
 
 @app.command()
@@ -242,6 +284,7 @@ def train(
         config = build(
             ReferenceTrainConfig, read_json_config(config_path), str(config_path)
         )
+        _silence_lightning_info()
         result = train_from_config(
             config, config_path.parent, data_dir=data_dir, progress=not _STATE["quiet"]
         )
@@ -287,6 +330,182 @@ def summary(
     console.print(
         f"total trainable parameters: [bold]{total:,}[/] ({total / 1e3:.1f} K)"
     )
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    """``"2,3,5"`` -> ``[2, 3, 5]``; a bad list is a ConfigError naming the option."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r} is not a comma list of integers (e.g. 0,1,2)"
+        ) from None
+    if not values:
+        raise ConfigError(f"{option} is empty; give a comma list such as 0,1,2")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{option} {text!r} names a value twice")
+    return values
+
+
+def _compare_seeds(config: CompareConfig, seeds: str | None, run_dir: Path):
+    from latentbench.compare import run_compare
+    from latentbench.sweep import run_seeds
+
+    progress = not _STATE["quiet"]
+    seed_list = _int_list(seeds, "--seeds") if seeds is not None else [config.seed]
+    if len(seed_list) == 1:
+        config = config.model_copy(update={"seed": seed_list[0]})
+        return run_compare(config, run_dir, progress=progress)
+    return run_seeds(config, seed_list, run_dir, progress=progress)
+
+
+def sweep_table(sweep: dict[str, Any]) -> Table:
+    """MSE and 5-NN accuracy against components, a column pair per model."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title=f"{sweep['dataset']} ({sweep['data_source']}), "
+        f"{sweep['n_test']:,} test images, seeds "
+        f"{', '.join(map(str, sweep['seeds']))}",
+        caption="test MSE per pixel on [0, 1] and 5-NN accuracy (means over seeds); "
+        "PCA var.: PCA's cumulative explained variance",
+    )
+    table.add_column("k", justify="right")
+    for name in sweep["models"]:
+        table.add_column(f"{name} MSE", justify="right")
+    for name in sweep["models"]:
+        table.add_column(f"{name} 5-NN", justify="right")
+    explained = sweep.get("pca_explained_variance_ratio")
+    if explained:
+        table.add_column("PCA var.", justify="right")
+    rows = {(r["n_components"], r["model"]): r for r in sweep["rows"]}
+    for k in sweep["sizes"]:
+        cells = [str(k)]
+        for column in ("recon_mse", "knn_accuracy"):
+            cells += [
+                _format(rows[k, name][column], column) for name in sweep["models"]
+            ]
+        if explained:
+            cells.append(f"{100 * sum(explained[:k]):.1f}%")
+        table.add_row(*cells)
+    return table
+
+
+@app.command()
+def sweep(
+    n_components: Annotated[
+        str, typer.Option(help="Comma list of embedding dimensions.")
+    ] = "2,3,5,10,20,30,50",
+    seeds: Annotated[
+        str, typer.Option(help="Comma list of seeds; several give mean and spread.")
+    ] = str(_DEFAULTS["seed"]),
+    dataset: Annotated[str, typer.Option(help="mnist or mnist-5k.")] = _DEFAULTS[
+        "dataset"
+    ],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder with the MNIST IDX files; as for compare."),
+    ] = None,
+    models: Annotated[
+        str, typer.Option(help="Comma list of pca, fc, cnn.")
+    ] = _DEFAULT_MODELS,
+    max_epochs: Annotated[
+        int, typer.Option(help="Cap on autoencoder training epochs.")
+    ] = _DEFAULTS["max_epochs"],
+    patience: Annotated[
+        int,
+        typer.Option(help="Epochs without a lower validation loss before stopping."),
+    ] = _DEFAULTS["patience"],
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = _DEFAULTS[
+        "batch_size"
+    ],
+    learning_rate: Annotated[
+        float, typer.Option(help="Adam learning rate.")
+    ] = _DEFAULTS["learning_rate"],
+    accelerator: Annotated[
+        str, typer.Option(help="auto (a GPU where one exists), cpu or gpu.")
+    ] = _DEFAULTS["accelerator"],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Sweep folder; run again with the same --out to reuse finished "
+            "sizes. Default: runs/<date>-<time>-<dataset>-sweep."
+        ),
+    ] = None,
+    n_train: Annotated[
+        int | None, typer.Option(help="Use only the first N training images.")
+    ] = None,
+    n_test: Annotated[
+        int | None, typer.Option(help="Use only the first N test images.")
+    ] = None,
+) -> None:
+    """Run the comparison at each embedding size; plot and tabulate against size.
+
+    Each size runs into <out>/d<k>/. Sizes already complete there with the same
+    settings and data are reused, interrupted ones resumed.
+    """
+    import datetime as dt
+
+    from latentbench.sweep import run_sweep
+
+    values = {
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "models": [m.strip() for m in models.split(",") if m.strip()],
+        "max_epochs": max_epochs,
+        "patience": patience,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "accelerator": accelerator,
+        "n_train": n_train,
+        "n_test": n_test,
+    }
+    run_dir = out
+    try:
+        sizes = _int_list(n_components, "--n-components")
+        seed_list = _int_list(seeds, "--seeds")
+        for k in sizes:  # every size is checked before the first one runs
+            config = build(CompareConfig, {**values, "n_components": k}, "option")
+        if run_dir is None:
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            run_dir = Path("runs") / f"{stamp}-{dataset}-sweep"
+        result = run_sweep(
+            config, sizes, seed_list, run_dir, progress=not _STATE["quiet"]
+        )
+    except LatentbenchError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted: run the same command with --out {run_dir} to continue"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    console.print(sweep_table(result))
+    reused = [r["n_components"] for r in result["runs"] if r["reused"]]
+    console.print(
+        f"wall time {result['wall_seconds']:,.0f} s"
+        + (f"; reused sizes {', '.join(map(str, reused))}" if reused else "")
+    )
+    console.print(f"results in [bold]{run_dir}[/], report in {run_dir}/report.html")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="A compare or sweep folder.")
+    ],
+) -> None:
+    """Redraw the figures and rebuild report.html from a run folder alone; print
+    the findings."""
+    from latentbench.report import build_report, findings
+
+    try:
+        path = build_report(run_dir)
+        sentences = findings(run_dir)
+    except LatentbenchError as exc:
+        raise _fail(exc) from None
+    for sentence in sentences:
+        console.print(sentence, highlight=False, soft_wrap=True)
+    console.print(f"report in [bold]{path}[/]")
 
 
 def run() -> None:  # pragma: no cover - console entry point

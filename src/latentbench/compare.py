@@ -5,12 +5,17 @@ A run folder holds::
     config.json        every resolved setting
     environment.json   versions, machine, data source and payload hashes
     status.json        "running" until every result is written, then "complete"
+    .lock              the id of the process writing the folder, while it runs
+    results/<model>.json     one model's metrics, written as soon as it is done
     metrics.json       the comparison, one entry a model
     metrics.csv        the same, one row a model
-    embeddings/<model>.npz   test embedding ``Z`` and labels ``y``
+    embeddings/<model>.npz   test embedding ``Z``, labels ``y``, 5-NN predictions
+                             ``y_pred``
+    reconstructions.npz, latent_maps/<model>.npz   what the figures show
+                             (see :mod:`latentbench.artifacts`)
     models/pca.npz           PCA's arrays (no pickle)
     models/<ae>/checkpoints/{best,last}.ckpt, models/<ae>/log/metrics.csv
-    figures/*.png
+    figures/*.png, report.html   drawn from the files above (``latentbench report``)
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import json
 import logging
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,14 +37,16 @@ import numpy as np
 import torch
 
 from latentbench import __version__
-from latentbench._io import write_json, write_npz, write_text
-from latentbench.config import CompareConfig
+from latentbench._io import read_npz, write_json, write_npz, write_text
+from latentbench.artifacts import save_figure_data
+from latentbench.config import CompareConfig, build, read_json_config
 from latentbench.data import ImageData, load_dataset, subsample
 from latentbench.errors import RunFolderError
-from latentbench.figures import embedding_figures
-from latentbench.metrics import embedding_metrics
+from latentbench.metrics import embedding_metrics, knn_predictions
 from latentbench.models import make_pca, save_pca
+from latentbench.models.autoencoders import load_checkpoint_dict
 from latentbench.models.pca import pca_n_params
+from latentbench.report import build_report
 from latentbench.training import (
     TrainSettings,
     encode,
@@ -90,6 +99,64 @@ def default_run_dir(config: CompareConfig, root: str | os.PathLike = "runs") -> 
     return Path(root) / f"{stamp}-{config.dataset}-d{config.n_components}"
 
 
+class RunLock:
+    """Holds ``<run>/.lock`` (with this process's id) while a run writes its folder.
+
+    A second process told to write the same folder is refused. A lock left by a
+    process that no longer exists (a killed run) is taken over.
+
+    Parameters
+    ----------
+    new : bool
+        The folder must be new or empty (a fresh run), rather than hold a run
+        (resume).
+    """
+
+    def __init__(self, out_dir: Path, new: bool) -> None:
+        self.path = out_dir / ".lock"
+        self.out_dir = out_dir
+        self.new = new
+
+    def __enter__(self) -> RunLock:  # noqa: PYI034
+        if self.new:
+            prepare_run_dir(self.out_dir)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                self._take_over_if_stale()
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise RunFolderError(f"could not lock {self.out_dir}")
+
+    def _take_over_if_stale(self) -> None:
+        try:
+            pid = int(self.path.read_text() or "0")
+        except (OSError, ValueError):
+            pid = 0
+        if pid > 0 and pid != os.getpid() and _process_exists(pid):
+            raise RunFolderError(
+                f"another latentbench process (pid {pid}) is writing {self.out_dir}; "
+                "wait for it or choose another --out"
+            )
+        self.path.unlink(missing_ok=True)
+
+    def __exit__(self, *exc_info) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def prepare_run_dir(out_dir: str | os.PathLike) -> Path:
     """Create ``out_dir``; refuse a folder that already holds anything."""
     out_dir = Path(out_dir)
@@ -132,9 +199,18 @@ def fit_pca(data: ImageData, n_components: int, out_dir: Path) -> Embedding:
 
 
 def fit_neural(
-    name: str, data: ImageData, config: CompareConfig, out_dir: Path, progress: bool
+    name: str,
+    data: ImageData,
+    config: CompareConfig,
+    out_dir: Path,
+    progress: bool,
+    resume: bool = False,
 ) -> Embedding:
-    """Train autoencoder ``name``, reload its best checkpoint, embed train and test."""
+    """Train autoencoder ``name``, reload its best checkpoint, embed train and test.
+
+    With ``resume``, training continues from ``models/<name>/checkpoints/last.ckpt``
+    when an interrupted fit left one.
+    """
     model = init_autoencoder(
         name, config.n_components, config.learning_rate, config.seed
     )
@@ -146,7 +222,16 @@ def fit_neural(
         accelerator=config.accelerator,
         progress=progress,
     )
-    result = fit_autoencoder(model, data, settings, out_dir / "models" / name)
+    model_dir = out_dir / "models" / name
+    last = model_dir / "checkpoints" / "last.ckpt"
+    resume_from = last if resume and last.is_file() else None
+    if resume_from is not None:
+        load_checkpoint_dict(resume_from)  # refuses a file that is not plain data
+    if resume_from is not None:
+        logger.info("%s: resuming from %s", name, resume_from)
+    elif resume and model_dir.exists():
+        shutil.rmtree(model_dir)  # began but never finished an epoch: start afresh
+    result = fit_autoencoder(model, data, settings, model_dir, resume_from)
 
     best = type(model).load_from_checkpoint(result.best_checkpoint)
     best.to("cuda" if resolve_accelerator(config.accelerator) == "gpu" else "cpu")
@@ -217,54 +302,65 @@ def run_compare(
     dict
         The content of ``metrics.json``.
     """
-    out_dir = prepare_run_dir(out_dir)
-    _set_status(out_dir, "running")
-    write_json(out_dir / "config.json", config.model_dump(mode="json"))
+    out_dir = Path(out_dir)
+    with RunLock(out_dir, new=True):
+        write_json(out_dir / "config.json", config.model_dump(mode="json"))
+        return _run(config, out_dir, progress, resume=False)
 
-    data = load_dataset(
-        config.dataset, config.data_dir, seed=config.seed, progressbar=progress
-    )
-    if config.n_train or config.n_val or config.n_test:
-        data = subsample(
-            data,
-            config.n_train or len(data.train),
-            config.n_val or len(data.val),
-            config.n_test or len(data.test),
+
+def resume_compare(out_dir: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
+    """Finish an interrupted run with the settings stored in its ``config.json``.
+
+    Models whose results were written are not fitted again; an autoencoder that was
+    in training continues from its last checkpoint. On the CPU the final metrics
+    equal those of an uninterrupted run with the same seed.
+    """
+    out_dir = Path(out_dir)
+    config_path = out_dir / "config.json"
+    if not config_path.is_file():
+        raise RunFolderError(
+            f"{out_dir} is not a latentbench run folder: it has no config.json"
         )
-    write_json(out_dir / "environment.json", environment(data, config))
+    if read_status(out_dir) == "complete":
+        raise RunFolderError(f"{out_dir} is already complete; nothing to resume")
+    config = build(CompareConfig, read_json_config(config_path), str(config_path))
+    with RunLock(out_dir, new=False):
+        return _run(config, out_dir, progress, resume=True)
 
-    X_test = data.test.X_flat
+
+def read_status(out_dir: str | os.PathLike) -> str | None:
+    """``"running"`` or ``"complete"`` from a run folder's status.json; None if absent."""
+    path = Path(out_dir) / "status.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("state")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
+def _run(config: CompareConfig, out_dir: Path, progress: bool, resume: bool):
+    _set_status(out_dir, "running")
+    data = _load_data(config, progress)
+    env = environment(data, config)
+    if resume:
+        _check_same_data(out_dir, env)
+    write_json(out_dir / "environment.json", env)
+
     results: dict[str, dict[str, Any]] = {}
     embeddings: dict[str, np.ndarray] = {}
     for name in config.models:
-        start = time.perf_counter()
-        if name == "pca":
-            fitted = fit_pca(data, config.n_components, out_dir)
-        else:
-            fitted = fit_neural(name, data, config, out_dir, progress)
-        scores = embedding_metrics(
-            X_test,
-            fitted.X_hat_test,
-            fitted.Z_train,
-            data.train.y,
-            fitted.Z_test,
-            data.test.y,
+        stored = _stored_result(out_dir, name) if resume else None
+        if stored is not None:
+            logger.info("%s: finished earlier, not refitted", name)
+            results[name], embeddings[name] = stored
+            continue
+        results[name], embeddings[name] = _run_model(
+            name, data, config, out_dir, progress, resume
         )
-        results[name] = {
-            **scores,
-            "params": fitted.params,
-            "fit_seconds": round(fitted.fit_seconds, 3),
-            "epochs": fitted.epochs,
-            "total_seconds": round(time.perf_counter() - start, 3),
-        }
-        embeddings[name] = fitted.Z_test.astype(np.float32)
-        write_npz(
-            out_dir / "embeddings" / f"{name}.npz", Z=embeddings[name], y=data.test.y
-        )
+        write_json(out_dir / "results" / f"{name}.json", results[name])
         logger.info("%s: %s", name, _summary_line(results[name]))
 
-    captions = {name: _caption(row) for name, row in results.items()}
-    embedding_figures(embeddings, data.test.y, out_dir / "figures", captions)
     metrics = {
         "dataset": data.dataset,
         "data_source": data.data_source,
@@ -275,8 +371,74 @@ def run_compare(
     }
     write_json(out_dir / "metrics.json", metrics)
     write_text(out_dir / "metrics.csv", metrics_csv(results))
+    # Figures and report are drawn from the folder, as `latentbench report` would.
+    save_figure_data(out_dir, data.test, config.models)
+    build_report(out_dir)
     _set_status(out_dir, "complete")
     return metrics
+
+
+def _load_data(config: CompareConfig, progress: bool) -> ImageData:
+    data = load_dataset(
+        config.dataset, config.data_dir, seed=config.seed, progressbar=progress
+    )
+    if config.n_train or config.n_val or config.n_test:
+        data = subsample(
+            data,
+            config.n_train or len(data.train),
+            config.n_val or len(data.val),
+            config.n_test or len(data.test),
+        )
+    return data
+
+
+def _check_same_data(out_dir: Path, env: dict[str, Any]) -> None:
+    path = out_dir / "environment.json"
+    if not path.is_file():
+        return
+    before = json.loads(path.read_text(encoding="utf-8")).get("payload_sha256")
+    if before != env["payload_sha256"]:
+        raise RunFolderError(
+            f"cannot resume {out_dir}: the data differ from those it started with "
+            f"(payload SHA-256 {before} then, {env['payload_sha256']} now)"
+        )
+
+
+def _run_model(name, data, config, out_dir, progress, resume):
+    start = time.perf_counter()
+    if name == "pca":
+        fitted = fit_pca(data, config.n_components, out_dir)
+    else:
+        fitted = fit_neural(name, data, config, out_dir, progress, resume)
+    scores = embedding_metrics(
+        data.test.X_flat,
+        fitted.X_hat_test,
+        fitted.Z_train,
+        data.train.y,
+        fitted.Z_test,
+        data.test.y,
+    )
+    row = {
+        **scores,
+        "params": fitted.params,
+        "fit_seconds": round(fitted.fit_seconds, 3),
+        "epochs": fitted.epochs,
+        "total_seconds": round(time.perf_counter() - start, 3),
+    }
+    Z = fitted.Z_test.astype(np.float32)
+    # The test predictions feed the report's confusion matrix.
+    y_pred = knn_predictions(fitted.Z_train, data.train.y, fitted.Z_test)
+    write_npz(out_dir / "embeddings" / f"{name}.npz", Z=Z, y=data.test.y, y_pred=y_pred)
+    return row, Z
+
+
+def _stored_result(out_dir: Path, name: str):
+    result_path = out_dir / "results" / f"{name}.json"
+    embedding_path = out_dir / "embeddings" / f"{name}.npz"
+    if not (result_path.is_file() and embedding_path.is_file()):
+        return None
+    row = json.loads(result_path.read_text(encoding="utf-8"))
+    return row, read_npz(embedding_path)["Z"]
 
 
 def _caption(row: dict[str, Any]) -> str:

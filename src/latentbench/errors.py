@@ -31,3 +31,7 @@ class CheckpointError(LatentbenchError):
 
 class RunFolderError(LatentbenchError):
     """A run folder cannot be written, or holds another run's results."""
+
+
+class TrainingDivergedError(LatentbenchError):
+    """Training produced a NaN or infinite loss."""

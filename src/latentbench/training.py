@@ -7,10 +7,13 @@ processes, no collation.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import logging
 import math
 import os
+import signal
 import sys
 import time
 import warnings
@@ -27,9 +30,11 @@ from lightning.pytorch.callbacks import (
 )
 from lightning.pytorch.loggers import CSVLogger
 
+from latentbench._io import write_text
 from latentbench.data import ImageData
-from latentbench.errors import ConfigError
+from latentbench.errors import ConfigError, TrainingDivergedError
 from latentbench.models import AUTOENCODERS, Autoencoder
+from latentbench.models.autoencoders import load_checkpoint_dict
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +159,25 @@ class EpochLog(Callback):
         )
 
 
+class DivergenceGuard(Callback):
+    """Stop at the first batch whose loss is NaN or infinite.
+
+    The checkpoint of the last finished epoch stays on disk; training is not
+    continued from weights that already hold NaNs.
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss).all():
+            raise TrainingDivergedError(
+                f"{type(pl_module).__name__} diverged: the training loss became "
+                f"{float(loss)} at epoch {trainer.current_epoch + 1}, batch "
+                f"{batch_idx + 1}; try a smaller --learning-rate (now "
+                f"{pl_module.learning_rate:g}) or check the data for extreme values. "
+                "The checkpoint of the last finished epoch is kept."
+            )
+
+
 def init_autoencoder(
     name: str, n_components: int, learning_rate: float, seed: int
 ) -> Autoencoder:
@@ -193,6 +217,7 @@ def make_trainer(settings: TrainSettings, out_dir: Path, n_batches: int) -> L.Tr
             enable_version_counter=False,
         ),
         EpochLog(),
+        DivergenceGuard(),
     ]
     show_progress = settings.progress and sys.stderr.isatty()
     if show_progress:
@@ -216,26 +241,55 @@ def fit_autoencoder(
     data: ImageData,
     settings: TrainSettings,
     out_dir: str | os.PathLike,
+    resume_from: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data.train``, early-stopping on ``data.val``.
 
-    Writes ``checkpoints/best.ckpt``, ``checkpoints/last.ckpt`` and ``metrics.csv``
-    (the loss per epoch) under ``out_dir``.
+    Writes ``checkpoints/best.ckpt``, ``checkpoints/last.ckpt`` and ``log/metrics.csv``
+    (the losses per epoch) under ``out_dir``.
+
+    Parameters
+    ----------
+    resume_from : path, optional
+        A ``last.ckpt`` of an interrupted fit with the same settings. Training goes on
+        from the end of its epoch with its optimiser, early-stopping and checkpoint
+        state; the batches of every later epoch are those an uninterrupted fit draws,
+        so on the CPU the result is the same.
     """
     out_dir = Path(out_dir)
     L.seed_everything(settings.seed, workers=False, verbose=False)
     train_batches = InMemoryBatches(
         data.train.X, settings.batch_size, shuffle=True, seed=settings.seed
     )
-    trainer = make_trainer(settings, out_dir, len(train_batches))
+    earlier_log = _keep_log_before_resume(out_dir, resume_from)
     val_batches = InMemoryBatches(data.val.X, max(settings.batch_size, 1024))
 
     start = time.perf_counter()
     with warnings.catch_warnings():
         # Lightning suggests worker processes for any loader; ours needs none.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        trainer.fit(model, train_batches, val_batches)
+        if resume_from is not None:
+            # Resuming writes into the folders of the interrupted fit on purpose.
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        trainer = make_trainer(settings, out_dir, len(train_batches))
+        try:
+            trainer.fit(
+                model,
+                train_batches,
+                val_batches,
+                ckpt_path=resume_from,
+                weights_only=True,
+            )
+        except SystemExit:
+            # Lightning answers Ctrl-C by shutting down and calling sys.exit(1);
+            # hand the interrupt back to the caller, which owns the exit code.
+            if trainer.interrupted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt from None
+            raise
     fit_seconds = time.perf_counter() - start
+    if earlier_log is not None:
+        _merge_log(out_dir, earlier_log)
 
     checkpoint = trainer.checkpoint_callback
     best_val = float(checkpoint.best_model_score)
@@ -253,6 +307,38 @@ def fit_autoencoder(
         best_val_loss=best_val,
         fit_seconds=fit_seconds,
     )
+
+
+def _log_path(out_dir: Path) -> Path:
+    return out_dir / "log" / "metrics.csv"
+
+
+def _keep_log_before_resume(out_dir: Path, resume_from) -> list[dict] | None:
+    """Rows of the interrupted fit's loss log up to the resumed epoch.
+
+    Lightning's CSV logger starts its file anew, so the rows of the epochs before the
+    checkpoint are kept here and written back after the fit.
+    """
+    path = _log_path(out_dir)
+    if resume_from is None or not path.is_file():
+        return None
+    last_epoch = int(load_checkpoint_dict(resume_from)["epoch"])
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= last_epoch]
+    path.unlink()
+    return rows
+
+
+def _merge_log(out_dir: Path, earlier: list[dict]) -> None:
+    path = _log_path(out_dir)
+    with path.open(newline="") as f:
+        later = list(csv.DictReader(f))
+    fields = sorted({key for row in earlier + later for key in row})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields)  # \r\n, as Lightning writes
+    writer.writeheader()
+    writer.writerows(earlier + later)
+    write_text(path, buffer.getvalue())
 
 
 @torch.no_grad()

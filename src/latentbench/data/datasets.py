@@ -129,6 +129,38 @@ def _to_unit_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(X).reshape(len(images), *IMAGE_SHAPE)
 
 
+def validate_images(X: torch.Tensor | np.ndarray, source: str) -> None:
+    """Refuse pixels no model can learn from: non-finite, off [0, 1], or constant.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, ...), float pixels on the [0, 1] scale
+    source : str
+        Names the data in the message (a file or data set).
+    """
+    X = torch.as_tensor(X)
+    if X.numel() == 0:
+        raise DataError(f"{source} holds no images")
+    finite = torch.isfinite(X)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise DataError(
+            f"{source} holds {bad} NaN or infinite pixel values; every pixel must be "
+            "a finite number"
+        )
+    low, high = float(X.min()), float(X.max())
+    if low < 0.0 or high > 1.0:
+        raise DataError(
+            f"{source} has pixels from {low:g} to {high:g}; expected the [0, 1] scale "
+            "(divide 0..255 images by 255)"
+        )
+    if low == high:
+        raise DataError(
+            f"{source} holds {len(X)} images that are all the same constant value "
+            f"{low:g}; there is nothing to learn"
+        )
+
+
 def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
     roots: list[tuple[str, Path]] = []
     if data_dir is not None:
@@ -289,6 +321,14 @@ def _check_arrays(arrays: dict, files: dict[str, Path]) -> None:
         )
 
 
+def _refuse_constant(images: np.ndarray, path: Path) -> None:
+    if images.size and images.min() == images.max():
+        raise DataError(
+            f"{path} holds {len(images)} images that are all the same constant value "
+            f"{int(images.min())}; there is nothing to learn"
+        )
+
+
 def _split_train(images, labels, seed: int, n_val: int) -> tuple[Split, Split]:
     # A seeded random split of the training images, as torch's random_split does.
     generator = torch.Generator().manual_seed(seed)
@@ -364,6 +404,7 @@ def load_mnist(
     train, val = _split_train(
         arrays["train_images"], arrays["train_labels"], seed, N_VALIDATION
     )
+    _refuse_constant(arrays["train_images"], files[MNIST_FILES["train_images"]])
     test = Split(
         _to_unit_tensor(arrays["test_images"]), arrays["test_labels"].astype(np.int64)
     )

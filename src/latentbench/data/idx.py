@@ -15,6 +15,7 @@ unsigned-byte images, 2049 (0x00000801) for a vector of unsigned-byte labels.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -100,7 +101,7 @@ def parse_idx(payload: bytes, source: str = "<bytes>") -> np.ndarray:
         )
     shape = struct.unpack(f">{n_dims}I", payload[4:header_len])
     dtype = _DTYPES[type_code]
-    expected = header_len + int(np.prod(shape, dtype=np.uint64)) * dtype.itemsize
+    expected = header_len + math.prod(shape) * dtype.itemsize  # exact, no overflow
     if len(payload) != expected:
         what = "truncated" if len(payload) < expected else "longer than declared"
         raise IDXFormatError(
