@@ -97,3 +97,64 @@ def test_download_lands_in_the_cache_and_is_then_found(tmp_path, serve, good_mir
     assert data.verified
     again = load_mnist(mirrors=[])
     assert again.data_source == "cache"
+
+
+class _HangsUpHalfway(http.server.BaseHTTPRequestHandler):
+    """Promises the whole file, sends half of it, then closes the connection."""
+
+    folder = None
+
+    def do_GET(self):
+        data = (self.folder / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.connection.close()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hangs_up(mnist_dir):
+    handler = type("Handler", (_HangsUpHalfway,), {"folder": mnist_dir})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_mirror_that_goes_away_mid_transfer_is_skipped(
+    tmp_path, serve, hangs_up, good_mirror
+):
+    cache = tmp_path / "cache"
+    files = download_mnist(cache, mirrors=[hangs_up, serve(good_mirror)])
+    for name in NAMES:
+        assert files[name].read_bytes() == (good_mirror / f"{name}.gz").read_bytes()
+    assert sorted(p.name for p in (cache / "mnist").iterdir()) == sorted(
+        f"{n}.gz" for n in NAMES
+    )
+
+
+def test_only_a_mirror_that_goes_away_leaves_nothing(tmp_path, hangs_up):
+    from latentbench.errors import DataError
+
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match="could not download train-images-idx3-ubyte"):
+        download_mnist(cache, mirrors=[hangs_up])
+    assert list((cache / "mnist").iterdir()) == []
+
+
+def test_truncated_files_do_not_verify(tmp_path, serve, mnist_dir):
+    folder = tmp_path / "truncated"
+    folder.mkdir()
+    for name in NAMES:
+        data = (mnist_dir / f"{name}.gz").read_bytes()
+        (folder / f"{name}.gz").write_bytes(data[: len(data) - 100])
+    cache = tmp_path / "cache"
+    with pytest.raises(ChecksumError, match="not a valid gzip file"):
+        download_mnist(cache, mirrors=[serve(folder)])
+    assert list((cache / "mnist").iterdir()) == []

@@ -180,3 +180,25 @@ def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(
     checkpoint = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=True)
     assert checkpoint["epoch"] == 0
     assert all(torch.isfinite(w).all() for w in checkpoint["state_dict"].values())
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code(tmp_path, mnist_dir):
+    out = tmp_path / "run"
+    code, output = run_cli(
+        "compare", "--data-dir", mnist_dir, "--n-train", 500, "--n-test", 200,
+        "--max-epochs", 1, "--models", "fc", "--out", out,
+    )  # fmt: skip
+    assert code == 0, output
+    marker = tmp_path / "payload-ran"
+    evil = (
+        b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
+    )  # pickle protocol 0: os.system("touch ...") when unpickled
+    (out / "models/fc/checkpoints/last.ckpt").write_bytes(evil)
+    (out / "results/fc.json").unlink()
+    (out / "status.json").write_text('{"state": "running"}')
+
+    code, output = run_cli("compare", "--resume", out)
+
+    assert code == 2
+    assert "refused to load" in output and "weights_only=True" in output
+    assert not marker.exists()

@@ -64,7 +64,7 @@ def test_report_is_one_self_contained_file(run_2d):
     assert text.count('<img src="data:image/png;base64,') >= 8
     assert "Plotly.newPlot" in text and "@media print" in text
     for heading in ("Findings", "Results", "Reconstructions", "Settings"):
-        assert f">{heading}</h2>" in text
+        assert f"<h2>{heading}" in text
     # the settings, the data hashes and the versions are in it
     for needle in ("max_epochs", "sha256 train-images-idx3-ubyte", "scikit-learn"):
         assert needle in text

@@ -223,7 +223,8 @@ def download_mnist(
 
     Each file is fetched with pooch from the first mirror that delivers a file whose
     decompressed payload has the published hash. A file that fails verification is
-    deleted and the next mirror is tried; nothing unverified reaches ``cache_dir``.
+    deleted and the next mirror is tried. The files reach ``cache_dir`` only once all
+    four are verified, so a failed download leaves nothing behind.
 
     Raises
     ------
@@ -237,19 +238,25 @@ def download_mnist(
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_dir = cache_dir / "mnist"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name in MNIST_FILES.values():
-        files[name] = _download_one(name, cache_dir, mirrors, progressbar, pooch)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as stage:
+        staged = {
+            name: _download_one(name, Path(stage), mirrors, progressbar, pooch)
+            for name in MNIST_FILES.values()
+        }
+        files = {}
+        for name, path in staged.items():
+            files[name] = cache_dir / path.name
+            os.replace(path, files[name])
     return files
 
 
-def _download_one(name, cache_dir, mirrors, progressbar, pooch) -> Path:
+def _download_one(name, stage_dir: Path, mirrors, progressbar, pooch) -> Path:
     expected = MNIST_PAYLOAD_SHA256[name]
     failures = []
     bad_hashes = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + f"/{name}.gz"
-        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as stage:
+        with tempfile.TemporaryDirectory(dir=stage_dir, prefix=".try-") as stage:
             try:
                 fetched = pooch.retrieve(
                     url,
@@ -270,7 +277,7 @@ def _download_one(name, cache_dir, mirrors, progressbar, pooch) -> Path:
                 bad_hashes.append(f"{url}: payload SHA-256 {got}")
                 logger.warning("%s does not verify (payload SHA-256 %s)", url, got)
                 continue
-            target = cache_dir / f"{name}.gz"
+            target = stage_dir / f"{name}.gz"
             shutil.move(fetched, target)
             logger.info("downloaded and verified %s", url)
             return target
