@@ -133,23 +133,55 @@ def test_second_run_into_the_same_folder_is_refused(short_run):
     [
         (["--models", "pca,vae"], "unknown model 'vae'"),
         (["--models", "pca,fcc"], "did you mean 'fc'"),
-        (["--n-components", "0"], "n_components = 0"),
+        (["--n-components", "0"], "--n-components = 0"),
         (["--n-components", "784"], "less than or equal to 783"),
         (
             ["--learning-rate", "-1"],
-            "learning_rate = -1.0: Input should be greater than 0",
+            "--learning-rate = -1.0: Input should be greater than 0",
         ),
-        (["--batch-size", "0"], "batch_size = 0"),
-        (["--dataset", "cifar"], "dataset = 'cifar'"),
-        (["--accelerator", "tpu"], "accelerator = 'tpu'"),
+        (["--batch-size", "0"], "--batch-size = 0"),
+        (["--dataset", "cifar"], "--dataset = 'cifar'"),
+        (["--accelerator", "tpu"], "--accelerator = 'tpu'"),
+        (["--out", "."], "already exists and is not empty"),
     ],
 )
 def test_bad_options_get_one_clear_line(tmp_path, args, message):
-    result = invoke("compare", *args, "--out", tmp_path / "run")
+    if "--out" not in args:
+        args = [*args, "--out", tmp_path / "run"]
+    result = invoke("compare", *args)
     assert result.exit_code == 2
-    assert message in result.output
+    assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--accelerator", "gpu"], "--accelerator gpu was asked for but torch sees"),
+        (["--n-train", "50", "--n-components", "60"], "--n-components 60 is more than"),
+        (["--data-dir", "EMPTY"], "holds no MNIST files"),
+    ],
+)
+def test_input_refused_after_checks_leaves_no_folder(tmp_path, mnist_dir, args, message):
+    if torch.cuda.is_available() and "gpu" in args:
+        pytest.skip("a GPU is present")
+    (tmp_path / "empty").mkdir()
+    args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
+    if "--data-dir" not in args:
+        args += ["--data-dir", str(mnist_dir)]
+    result = invoke("compare", *args, "--models", "pca", "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_that_is_a_file_is_named(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    result = invoke("compare", "--out", target)
+    assert result.exit_code == 2
+    assert f"--out {target} is a file" in " ".join(result.output.split())
 
 
 def test_summary_prints_layers_and_total():

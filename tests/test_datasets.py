@@ -103,11 +103,16 @@ def test_labels_outside_0_to_9_are_refused(tmp_path):
         load_mnist(tmp_path, download=False, fallback=False)
 
 
-def test_nothing_found_and_no_download_falls_back_loudly(tmp_path):
+def test_nothing_found_and_no_download_falls_back_loudly():
     with pytest.warns(RuntimeWarning, match="FALLING BACK .* 'mnist-5k'"):
-        data = load_mnist(tmp_path, download=False)
+        data = load_mnist(download=False)
     assert data.dataset == "mnist-5k"
     assert data.data_source == "embedded"
+
+
+def test_data_dir_named_on_purpose_must_hold_the_data(tmp_path):
+    with pytest.raises(DataError, match="holds no MNIST files .* point it at the folder"):
+        load_mnist(tmp_path)
 
 
 def test_embedded_subset_has_a_fixed_stratified_split():

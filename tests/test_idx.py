@@ -88,3 +88,12 @@ def test_truncated_gzip_is_refused(tmp_path):
     path.write_bytes(gzip.compress(encode_idx(np.zeros((9, 28, 28), np.uint8)))[:-12])
     with pytest.raises(IDXFormatError, match="not a valid gzip file"):
         read_images(path)
+
+
+def test_absurd_dimension_count_is_refused_in_one_short_line():
+    payload = b"\x00\x00\x09\x99" + bytes(10_004)
+    with pytest.raises(IDXFormatError) as info:
+        parse_idx(payload, "labels")
+    message = str(info.value)
+    assert "declaring 153 dimensions; expected 2051 for images or 2049" in message
+    assert len(message) < 200

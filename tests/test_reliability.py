@@ -202,3 +202,19 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(tmp_path, mnist_dir):
     assert code == 2
     assert "refused to load" in output and "weights_only=True" in output
     assert not marker.exists()
+
+
+def test_sigterm_during_training_exits_143_and_leaves_a_resumable_run(
+    tmp_path, mnist_dir
+):
+    out = tmp_path / "run"
+    process = cli(
+        "compare", "--data-dir", mnist_dir, "--n-train", 1000, "--n-test", 200,
+        "--max-epochs", 500, "--patience", 500, "--models", "fc", "--out", out,
+    )  # fmt: skip
+    wait_for(out / "models/fc/checkpoints/last.ckpt", process)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output
+    assert "latentbench compare --resume" in " ".join(output.split())
+    assert json.loads((out / "status.json").read_text())["state"] == "running"

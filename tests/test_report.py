@@ -59,7 +59,7 @@ def test_report_is_one_self_contained_file(run_2d):
     text = (run_2d / "report.html").read_text(encoding="utf-8")
     assert "<script src" not in text and "<link" not in text
     # No markup outside the inlined scripts points anywhere off the page.
-    markup = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
+    markup = re.sub(r"<script>.*?</script>", "", text, flags=re.DOTALL)
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", markup)
     assert text.count('<img src="data:image/png;base64,') >= 8
     assert "Plotly.newPlot" in text and "@media print" in text

@@ -33,7 +33,7 @@ def test_fc_config_trains_and_saves_model_beside_it(tmp_path, mnist_dir):
     )
     result = runner.invoke(app, ["--quiet", "train", str(config)])
     assert result.exit_code == 0, result.output
-    assert "after 1 epochs; validation MSE" in result.output
+    assert "after 1 epoch(s); validation MSE" in result.output
     model = FCAutoencoder.load_from_checkpoint(config.parent / "model.ckpt")
     assert model.n_components == 2
 

@@ -4,6 +4,7 @@ logging and chooses exit codes (0 done, 2 bad input, 130 interrupted)."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -35,7 +36,6 @@ logger = logging.getLogger("latentbench")
 _STATE: dict[str, Any] = {"quiet": False}
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 _COLUMN_TITLES = {
     "recon_mse": "MSE",
@@ -58,14 +58,16 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     )
     # Lightning reports its hardware and tips at INFO on every fit; ours says enough.
     # It resets its own loggers' level when imported, so filter at our handler.
-    handler.addFilter(_quiet_lightning)
+    handler.addFilter(_ours_or_warning)
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
-def _quiet_lightning(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.WARNING or not record.name.startswith("lightning")
+def _ours_or_warning(record: logging.LogRecord) -> bool:
+    # Our own INFO and DEBUG lines; other libraries' only from WARNING up (torch and
+    # Lightning report hardware, tips and cache statistics at INFO).
+    return record.name.startswith("latentbench") or record.levelno >= logging.WARNING
 
 
 def _silence_lightning_info() -> None:
@@ -78,6 +80,11 @@ def _silence_lightning_info() -> None:
 
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _interrupt_code(exc: KeyboardInterrupt) -> int:
+    """128 plus the signal's number, as shells report it: 130 Ctrl-C, 143 SIGTERM."""
+    return 128 + int(getattr(exc, "signal_number", signal.SIGINT))
 
 
 def _fail(exc: BaseException) -> typer.Exit:
@@ -239,12 +246,12 @@ def compare(
             metrics = _compare_seeds(config, seeds, run_dir)
     except LatentbenchError as exc:
         raise _fail(exc) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err_console.print(
             f"interrupted: {run_dir} is incomplete; continue it with "
             f"latentbench compare --resume {run_dir}"
         )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(_interrupt_code(exc)) from None
     console.print(metrics_table(metrics))
     if "seeds" in metrics:
         console.print(
@@ -290,8 +297,8 @@ def train(
         )
     except LatentbenchError as exc:
         raise _fail(exc) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as exc:
+        raise typer.Exit(_interrupt_code(exc)) from None
     console.print(result)
 
 
@@ -474,11 +481,11 @@ def sweep(
         )
     except LatentbenchError as exc:
         raise _fail(exc) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err_console.print(
             f"interrupted: run the same command with --out {run_dir} to continue"
         )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(_interrupt_code(exc)) from None
     console.print(sweep_table(result))
     reused = [r["n_components"] for r in result["runs"] if r["reused"]]
     console.print(

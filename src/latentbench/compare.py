@@ -41,7 +41,7 @@ from latentbench._io import read_npz, write_json, write_npz, write_text
 from latentbench.artifacts import save_figure_data
 from latentbench.config import CompareConfig, build, read_json_config
 from latentbench.data import ImageData, load_dataset, subsample
-from latentbench.errors import RunFolderError
+from latentbench.errors import ConfigError, LatentbenchError, RunFolderError
 from latentbench.metrics import embedding_metrics, knn_predictions
 from latentbench.models import make_pca, save_pca
 from latentbench.models.autoencoders import load_checkpoint_dict
@@ -157,14 +157,22 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def prepare_run_dir(out_dir: str | os.PathLike) -> Path:
-    """Create ``out_dir``; refuse a folder that already holds anything."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+def _refuse_used_folder(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunFolderError(
+            f"--out {out_dir} is a file; expected a new or empty folder"
+        )
+    if out_dir.is_dir() and any(out_dir.iterdir()):
         raise RunFolderError(
             f"{out_dir} already exists and is not empty; choose another --out or "
             "remove it"
         )
+
+
+def prepare_run_dir(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir``; refuse a file or a folder that already holds anything."""
+    out_dir = Path(out_dir)
+    _refuse_used_folder(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -303,9 +311,13 @@ def run_compare(
         The content of ``metrics.json``.
     """
     out_dir = Path(out_dir)
+    # Everything that can be refused is refused before the folder is made.
+    _refuse_used_folder(out_dir)
+    resolve_accelerator(config.accelerator)
+    data = _load_data(config, progress)
     with RunLock(out_dir, new=True):
         write_json(out_dir / "config.json", config.model_dump(mode="json"))
-        return _run(config, out_dir, progress, resume=False)
+        return _run(config, data, out_dir, progress, resume=False)
 
 
 def resume_compare(out_dir: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
@@ -324,8 +336,10 @@ def resume_compare(out_dir: str | os.PathLike, progress: bool = True) -> dict[st
     if read_status(out_dir) == "complete":
         raise RunFolderError(f"{out_dir} is already complete; nothing to resume")
     config = build(CompareConfig, read_json_config(config_path), str(config_path))
+    resolve_accelerator(config.accelerator)
+    data = _load_data(config, progress)
     with RunLock(out_dir, new=False):
-        return _run(config, out_dir, progress, resume=True)
+        return _run(config, data, out_dir, progress, resume=True)
 
 
 def read_status(out_dir: str | os.PathLike) -> str | None:
@@ -339,9 +353,19 @@ def read_status(out_dir: str | os.PathLike) -> str | None:
         return None
 
 
-def _run(config: CompareConfig, out_dir: Path, progress: bool, resume: bool):
+def _run(
+    config: CompareConfig, data: ImageData, out_dir: Path, progress: bool, resume: bool
+) -> dict[str, Any]:
     _set_status(out_dir, "running")
-    data = _load_data(config, progress)
+    try:
+        return _run_steps(config, data, out_dir, progress, resume)
+    except LatentbenchError as exc:
+        # Bad input found mid-run (a diverging model, say): the folder says so.
+        _set_status(out_dir, "failed", error=str(exc))
+        raise
+
+
+def _run_steps(config, data, out_dir, progress, resume) -> dict[str, Any]:
     env = environment(data, config)
     if resume:
         _check_same_data(out_dir, env)
@@ -388,6 +412,17 @@ def _load_data(config: CompareConfig, progress: bool) -> ImageData:
             config.n_train or len(data.train),
             config.n_val or len(data.val),
             config.n_test or len(data.test),
+        )
+        logger.info(
+            "using the first %d train, %d validation, %d test images",
+            len(data.train),
+            len(data.val),
+            len(data.test),
+        )
+    if config.n_components > len(data.train):
+        raise ConfigError(
+            f"--n-components {config.n_components} is more than the {len(data.train)} "
+            "training images; use at most that many components or more images"
         )
     return data
 

@@ -116,8 +116,12 @@ def validation_message(
             hint = _did_you_mean(field, model.model_fields)
             lines.append(f"{source}: unknown key {field!r}{hint}")
             continue
+        if error["type"] == "missing":
+            lines.append(f"{source}: required key {field!r} is missing")
+            continue
+        name = f"--{field.replace('_', '-')}" if source == "option" else field
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {field} = {error.get('input')!r}: {message}")
+        lines.append(f"{source}: {name} = {error.get('input')!r}: {message}")
     return "\n".join(lines)
 
 

@@ -35,3 +35,16 @@ class RunFolderError(LatentbenchError):
 
 class TrainingDivergedError(LatentbenchError):
     """Training produced a NaN or infinite loss."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A signal (Ctrl-C or SIGTERM) stopped training; the run can be resumed.
+
+    Attributes
+    ----------
+    signal_number : int
+    """
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(f"interrupted by signal {signal_number}")
+        self.signal_number = signal_number

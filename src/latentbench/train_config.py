@@ -73,6 +73,6 @@ def train_from_config(
     best = type(model).load_from_checkpoint(target)
     X_hat = reconstruct(best, data.val.X).reshape(len(data.val), -1).numpy()
     return (
-        f"wrote {target} after {result.epochs} epochs; "
+        f"wrote {target} after {result.epochs} epoch(s); "
         f"validation MSE {recon_mse(data.val.X_flat, X_hat):.5f}"
     )

@@ -32,7 +32,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from latentbench._io import write_text
 from latentbench.data import ImageData
-from latentbench.errors import ConfigError, TrainingDivergedError
+from latentbench.errors import ConfigError, RunInterrupted, TrainingDivergedError
 from latentbench.models import AUTOENCODERS, Autoencoder
 from latentbench.models.autoencoders import load_checkpoint_dict
 
@@ -264,6 +264,15 @@ def fit_autoencoder(
     earlier_log = _keep_log_before_resume(out_dir, resume_from)
     val_batches = InMemoryBatches(data.val.X, max(settings.batch_size, 1024))
 
+    logger.info(
+        "training %s: up to %d epochs of %d batches, early stopping after %d "
+        "without improvement%s",
+        type(model).__name__,
+        settings.max_epochs,
+        len(train_batches),
+        settings.patience,
+        f", resuming from {resume_from}" if resume_from is not None else "",
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():
         # Lightning suggests worker processes for any loader; ours needs none.
@@ -281,11 +290,14 @@ def fit_autoencoder(
                 weights_only=True,
             )
         except SystemExit:
-            # Lightning answers Ctrl-C by shutting down and calling sys.exit(1);
-            # hand the interrupt back to the caller, which owns the exit code.
+            # Lightning answers Ctrl-C by shutting down and calling sys.exit(1), and
+            # SIGTERM with a SystemExit of its own; hand either back to the caller,
+            # which owns the exit code.
+            if trainer.received_sigterm:
+                raise RunInterrupted(signal.SIGTERM) from None
             if trainer.interrupted:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-                raise KeyboardInterrupt from None
+                raise RunInterrupted(signal.SIGINT) from None
             raise
     fit_seconds = time.perf_counter() - start
     if earlier_log is not None:
@@ -294,7 +306,7 @@ def fit_autoencoder(
     checkpoint = trainer.checkpoint_callback
     best_val = float(checkpoint.best_model_score)
     logger.info(
-        "trained %s: %d epochs in %.1f s, best validation MSE %.5f",
+        "trained %s: %d epoch(s) in %.1f s, best validation MSE %.5f",
         type(model).__name__,
         trainer.current_epoch,
         fit_seconds,

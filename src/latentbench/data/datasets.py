@@ -168,12 +168,12 @@ def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[tuple[str, Path]
     if os.environ.get(DATA_ENV_VAR):
         roots.append(("local", Path(os.environ[DATA_ENV_VAR])))
     roots.append(("cache", default_cache_dir() / "mnist"))
-    # torchvision keeps the files in <root>/MNIST/raw/.
-    return [
-        (kind, folder)
-        for kind, root in roots
-        for folder in (root, root / "mnist", root / "MNIST" / "raw")
-    ]
+    return [(kind, folder) for kind, root in roots for folder in _layouts(root)]
+
+
+def _layouts(root: Path) -> tuple[Path, ...]:
+    # Flat, a mnist/ subfolder, or torchvision's <root>/MNIST/raw/.
+    return (root, root / "mnist", root / "MNIST" / "raw")
 
 
 def _find_files(folder: Path) -> dict[str, Path] | None:
@@ -204,9 +204,19 @@ def locate_mnist(data_dir: str | os.PathLike | None = None) -> tuple[str, dict] 
         ``kind`` is ``"local"`` or ``"cache"``; ``files`` maps each file name to its
         path.
     """
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise DataError(f"--data-dir {data_dir} is not a folder")
-    for kind, folder in _candidate_dirs(data_dir):
+    if data_dir is not None:
+        # A folder named on purpose must hold the data; no silent search elsewhere.
+        if not Path(data_dir).is_dir():
+            raise DataError(f"--data-dir {data_dir} is not a folder")
+        for folder in _layouts(Path(data_dir)):
+            if folder.is_dir() and (files := _find_files(folder)) is not None:
+                return "local", files
+        raise DataError(
+            f"--data-dir {data_dir} holds no MNIST files (looked for "
+            f"{', '.join(MNIST_FILES.values())}, with or without .gz, there and in "
+            "MNIST/raw/); point it at the folder that holds them"
+        )
+    for kind, folder in _candidate_dirs(None):
         if folder.is_dir():
             files = _find_files(folder)
             if files is not None:
@@ -395,7 +405,6 @@ def load_mnist(
             "5,000-digit subset 'mnist-5k'. Results are not comparable to full-MNIST "
             "figures."
         )
-        logger.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         return load_mnist_5k()
 

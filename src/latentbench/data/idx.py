@@ -27,6 +27,7 @@ from latentbench.errors import IDXFormatError
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
+MAX_DIMS = 4  # images are 3, labels 1; more is a corrupt header, not a use case
 
 _GZIP_SIGNATURE = b"\x1f\x8b"
 _DTYPES = {
@@ -90,8 +91,12 @@ def parse_idx(payload: bytes, source: str = "<bytes>") -> np.ndarray:
             f"{source} has magic number {magic} (0x{magic:08X}), not an IDX file; "
             f"expected {IMAGES_MAGIC} for images or {LABELS_MAGIC} for labels"
         )
-    if n_dims == 0:
-        raise IDXFormatError(f"{source} declares 0 dimensions; expected at least 1")
+    if not 1 <= n_dims <= MAX_DIMS:
+        magic = struct.unpack(">I", payload[:4])[0]
+        raise IDXFormatError(
+            f"{source} has magic number {magic} (0x{magic:08X}) declaring {n_dims} "
+            f"dimensions; expected {IMAGES_MAGIC} for images or {LABELS_MAGIC} for labels"
+        )
 
     header_len = 4 + 4 * n_dims
     if len(payload) < header_len:
