@@ -142,11 +142,14 @@ _DEFAULT_MODELS = ",".join(_DEFAULTS["models"])
 @app.callback()
 def main(
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log every epoch's losses.")
+        bool,
+        typer.Option("--verbose", "-v", help="Log every epoch's losses.", metavar=""),
     ] = False,
     quiet: Annotated[
         bool,
-        typer.Option("--quiet", "-q", help="Only warnings, errors and results."),
+        typer.Option(
+            "--quiet", "-q", help="Only warnings, errors and results.", metavar=""
+        ),
     ] = False,
 ) -> None:
     """Compare PCA with autoencoders on MNIST, measured."""
