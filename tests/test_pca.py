@@ -55,3 +55,32 @@ def test_pca_two_components_matches_the_published_error(mnist):
     X = mnist.test.X_flat
     mse = float(np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2))
     assert mse == pytest.approx(0.0557, abs=5e-4)
+
+
+def test_streaming_fit_over_a_memmap_matches_the_in_memory_fit(tmp_path, mnist):
+    from latentbench.models.pca import fit_pca_streaming
+
+    X = mnist.train.X_flat
+    np.save(tmp_path / "X.npy", X)
+    X_disk = np.load(tmp_path / "X.npy", mmap_mode="r")
+
+    streamed = fit_pca_streaming(X_disk, 10, chunk_size=5_000)
+    # The reference is the exact (float64) in-memory fit. scikit-learn's fit of the
+    # float32 array itself differs from it by up to 2e-4, from float32 rounding.
+    in_memory = make_pca(10).fit(X.astype(np.float64))
+
+    np.testing.assert_allclose(streamed.components_, in_memory.components_, atol=1e-6)
+    np.testing.assert_allclose(
+        streamed.explained_variance_, in_memory.explained_variance_, rtol=1e-6
+    )
+    np.testing.assert_allclose(streamed.mean_, in_memory.mean_, atol=1e-7)
+    Z = streamed.transform(X[:500])
+    np.testing.assert_allclose(Z, in_memory.transform(X[:500]), atol=1e-4)
+    assert isinstance(X_disk, np.memmap)
+
+
+def test_streaming_fit_refuses_too_many_components():
+    from latentbench.models.pca import fit_pca_streaming
+
+    with pytest.raises(ValueError, match=r"n_components=6 must be between 1 and .*=5"):
+        fit_pca_streaming(np.zeros((5, 8)), 6)
