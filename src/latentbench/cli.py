@@ -194,6 +194,15 @@ def compare(
     accelerator: Annotated[
         str, typer.Option(help="auto (a GPU where one exists), cpu or gpu.")
     ] = _DEFAULTS["accelerator"],
+    devices: Annotated[
+        int, typer.Option(help="Devices (processes under ddp) per node.")
+    ] = _DEFAULTS["devices"],
+    num_nodes: Annotated[
+        int, typer.Option(help="Machines, for a cluster launch (torchrun, SLURM).")
+    ] = _DEFAULTS["num_nodes"],
+    strategy: Annotated[
+        str, typer.Option(help="auto (one process) or ddp (one process a device).")
+    ] = _DEFAULTS["strategy"],
     out: Annotated[
         Path | None,
         typer.Option(help="Run folder. Default: runs/<date>-<time>-<dataset>-d<k>."),
@@ -222,6 +231,7 @@ def compare(
 ) -> None:
     """Fit PCA and the autoencoders, embed the test set and compare them."""
     from latentbench.compare import default_run_dir, resume_compare
+    from latentbench.training import is_launched_worker
 
     values = {
         "dataset": dataset,
@@ -234,6 +244,9 @@ def compare(
         "learning_rate": learning_rate,
         "seed": seed,
         "accelerator": accelerator,
+        "devices": devices,
+        "num_nodes": num_nodes,
+        "strategy": strategy,
         "n_train": n_train,
         "n_test": n_test,
     }
@@ -255,6 +268,8 @@ def compare(
             f"latentbench compare --resume {run_dir}"
         )
         raise typer.Exit(_interrupt_code(exc)) from None
+    if is_launched_worker():
+        return  # a distributed rank other than 0: rank 0 reports
     console.print(metrics_table(metrics))
     if "seeds" in metrics:
         console.print(

@@ -29,6 +29,7 @@ import logging
 import os
 import platform
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from latentbench.training import (
     encode,
     fit_autoencoder,
     init_autoencoder,
+    is_launched_worker,
     reconstruct,
     resolve_accelerator,
 )
@@ -229,6 +231,9 @@ def fit_neural(
         seed=config.seed,
         accelerator=config.accelerator,
         progress=progress,
+        devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy=config.strategy,
     )
     model_dir = out_dir / "models" / name
     last = model_dir / "checkpoints" / "last.ckpt"
@@ -311,6 +316,8 @@ def run_compare(
         The content of ``metrics.json``.
     """
     out_dir = Path(out_dir)
+    if is_launched_worker():
+        return _run_as_worker(config, progress)
     # Everything that can be refused is refused before the folder is made.
     _refuse_used_folder(out_dir)
     resolve_accelerator(config.accelerator)
@@ -318,6 +325,22 @@ def run_compare(
     with RunLock(out_dir, new=True):
         write_json(out_dir / "config.json", config.model_dump(mode="json"))
         return _run(config, data, out_dir, progress, resume=False)
+
+
+def _run_as_worker(config: CompareConfig, progress: bool) -> dict[str, Any]:
+    """A distributed rank other than 0: train alongside rank 0, write nothing of note.
+
+    The worker runs every fit rank 0 runs, in the same order, so that each meets its
+    partners; its own files go to a scratch folder deleted afterwards. Lightning has
+    rank 0 alone write checkpoints and logs, and points every rank at rank 0's
+    checkpoint paths. Metrics, figures and the report are rank 0's alone.
+    """
+    data = _load_data(config, progress)
+    with tempfile.TemporaryDirectory(prefix="latentbench-rank-") as scratch:
+        for name in config.models:
+            if name != "pca":
+                fit_neural(name, data, config, Path(scratch), progress)
+    return {}
 
 
 def resume_compare(out_dir: str | os.PathLike, progress: bool = True) -> dict[str, Any]:

@@ -40,6 +40,9 @@ class CompareConfig(_Strict):
         Any of ``pca``, ``fc``, ``cnn``, in the order to run them.
     max_epochs, patience, batch_size, learning_rate, seed, accelerator
         Training settings shared by the autoencoders.
+    devices, num_nodes, strategy
+        Lightning's distributed settings: ``devices=2, strategy="ddp"`` trains each
+        autoencoder in two processes; only rank 0 writes the run folder.
     n_train, n_val, n_test : int or None
         Keep only the first so many images of each split (quick runs and tests).
     """
@@ -54,6 +57,9 @@ class CompareConfig(_Strict):
     learning_rate: float = Field(1e-3, gt=0)
     seed: int = 0
     accelerator: Accelerator = "auto"
+    devices: int = Field(1, ge=1)
+    num_nodes: int = Field(1, ge=1)
+    strategy: Literal["auto", "ddp"] = "auto"
     n_train: int | None = Field(None, gt=0)
     n_val: int | None = Field(None, gt=0)
     n_test: int | None = Field(None, gt=0)

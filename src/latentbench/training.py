@@ -92,8 +92,38 @@ class InMemoryBatches:
             # One gather per epoch, then contiguous slices: cheaper than a gather per
             # batch and the same batches.
             X = X[self.sampler.permutation()]
+        rank, world_size = process_rank()
         for start in range(0, len(X), self.batch_size):
-            yield X[start : start + self.batch_size]
+            batch = X[start : start + self.batch_size]
+            if world_size == 1:
+                yield batch
+            elif len(batch) >= world_size:
+                # Under DDP each process takes every world_size-th image of the same
+                # global batch; averaging their gradients equals one process's
+                # gradient on the whole batch.
+                yield batch[rank::world_size]
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process in a distributed run; (0, 1) otherwise."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def is_launched_worker() -> bool:
+    """True in a process that a distributed launcher started for a rank other than 0.
+
+    Lightning's DDP launcher (and torchrun, SLURM) start every rank by running the
+    same command again, with the rank in the environment; only rank 0 writes results.
+    """
+    for variable in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        if os.environ.get(variable, "0") not in ("", "0"):
+            return True
+    return False
+
+
+STRATEGIES = ("auto", "ddp")
 
 
 @dataclasses.dataclass
@@ -112,6 +142,9 @@ class TrainSettings:
         ``"auto"`` (a GPU where one exists), ``"cpu"`` or ``"gpu"``.
     progress : bool
         Show a progress bar per epoch.
+    devices, num_nodes, strategy
+        Passed to Lightning's Trainer: ``--devices 2 --strategy ddp`` trains in two
+        processes, each on its own share of every batch.
     """
 
     max_epochs: int = 30
@@ -120,6 +153,9 @@ class TrainSettings:
     seed: int = 0
     accelerator: str = "auto"
     progress: bool = True
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
 
 
 @dataclasses.dataclass
@@ -222,9 +258,17 @@ def make_trainer(settings: TrainSettings, out_dir: Path, n_batches: int) -> L.Tr
     show_progress = settings.progress and sys.stderr.isatty()
     if show_progress:
         callbacks.append(TQDMProgressBar(leave=False))
+    if settings.strategy not in STRATEGIES:
+        raise ConfigError(
+            f"--strategy {settings.strategy!r} is not supported; use auto (one "
+            "process) or ddp (one process per device, launched by Lightning, torchrun "
+            "or SLURM)"
+        )
     return L.Trainer(
         accelerator=accelerator,
-        devices=1,
+        devices=settings.devices,
+        num_nodes=settings.num_nodes,
+        strategy=settings.strategy,
         max_epochs=settings.max_epochs,
         callbacks=callbacks,
         logger=CSVLogger(out_dir, name="log", version=""),

@@ -69,12 +69,28 @@ class Autoencoder(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.loss(_images(batch))
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        # sync_dist averages over processes under DDP (a no-op in one process), so
+        # every process logs, monitors and early-stops on the same number.
+        self.log(
+            "train_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            sync_dist=True,
+        )
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.loss(_images(batch))
-        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(
+            "val_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            sync_dist=True,
+        )
         return loss
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
