@@ -18,7 +18,7 @@ from latentbench.training import TrainSettings, fit_autoencoder
 
 from conftest import write_idx, write_mnist_files
 
-TIMED_KEYS = {"fit_seconds", "total_seconds", "metric_seconds"}
+TIMED_KEYS = {"fit_seconds", "total_seconds", "metric_seconds", "metric_timings"}
 
 
 def cli(*args, **kwargs):

@@ -7,6 +7,7 @@ A run folder holds::
     status.json        "running" until every result is written, then "complete"
     .lock              the id of the process writing the folder, while it runs
     results/<model>.json     one model's metrics, written as soon as it is done
+    timings.json       seconds per stage: loading, each fit, embedding, each metric
     metrics.json       the comparison, one entry a model
     metrics.csv        the same, one row a model
     embeddings/<model>.npz   test embedding ``Z``, labels ``y``, 5-NN predictions
@@ -419,13 +420,35 @@ def _run_steps(config, data, out_dir, progress, resume) -> dict[str, Any]:
     write_json(out_dir / "metrics.json", metrics)
     write_text(out_dir / "metrics.csv", metrics_csv(results))
     # Figures and report are drawn from the folder, as `latentbench report` would.
+    start = time.perf_counter()
     save_figure_data(out_dir, data.test, config.models)
     build_report(out_dir)
+    report_seconds = time.perf_counter() - start
+    write_json(out_dir / "timings.json", _timings(data, results, report_seconds))
     _set_status(out_dir, "complete")
     return metrics
 
 
+def _timings(data: ImageData, results, report_seconds: float) -> dict[str, Any]:
+    """Seconds spent in each stage of the run, for profiling."""
+    return {
+        "load_seconds": round(data.load_seconds, 3),
+        "models": {
+            name: {
+                "fit_seconds": row["fit_seconds"],
+                "embed_seconds": round(
+                    row["total_seconds"] - row["fit_seconds"] - row["metric_seconds"], 3
+                ),
+                **row["metric_timings"],
+            }
+            for name, row in results.items()
+        },
+        "figures_and_report_seconds": round(report_seconds, 3),
+    }
+
+
 def _load_data(config: CompareConfig, progress: bool) -> ImageData:
+    start = time.perf_counter()
     data = load_dataset(
         config.dataset, config.data_dir, seed=config.seed, progressbar=progress
     )
@@ -447,7 +470,7 @@ def _load_data(config: CompareConfig, progress: bool) -> ImageData:
             f"--n-components {config.n_components} is more than the {len(data.train)} "
             "training images; use at most that many components or more images"
         )
-    return data
+    return dataclasses.replace(data, load_seconds=time.perf_counter() - start)
 
 
 def _check_same_data(out_dir: Path, env: dict[str, Any]) -> None:

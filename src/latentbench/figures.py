@@ -286,8 +286,8 @@ def eigendigits(
     shown = "" if n_shown == len(components) else f" (first {n_shown} shown)"
     fig.suptitle(
         f"PCA components ('eigendigits'): {len(components)} explain {total:.1f}% "
-        f"of the pixel variance{shown}\nred adds ink, blue removes it; each "
-        "component on its own scale",
+        f"of the pixel variance{shown}\nred positive, blue negative (a component's "
+        "sign is arbitrary), each on its own scale",
         fontsize=10,
     )
     fig.tight_layout()

@@ -141,4 +141,5 @@ def embedding_metrics(
     results["gmm_ari"], results["gmm_nmi"] = ari, nmi
     logger.debug("metric seconds: %s", {k: round(v, 2) for k, v in timings.items()})
     results["metric_seconds"] = round(sum(timings.values()), 3)
+    results["metric_timings"] = {k: round(v, 3) for k, v in timings.items()}
     return results

@@ -15,6 +15,7 @@ import numbers
 import random
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -230,6 +231,8 @@ class AutoencoderReducer(
         tags = super().__sklearn_tags__()
         # Codes are float32 whatever the input's dtype.
         tags.transformer_tags.preserves_dtype = ["float32"]
+        # Pixels are never negative; scikit-learn's checks read this tag.
+        tags.input_tags.positive_only = True
         return tags
 
     def _train(self, images: torch.Tensor, seed: int):
@@ -271,6 +274,11 @@ class AutoencoderReducer(
         """Refuse settings training cannot use, naming the parameter and the value."""
         _check_choice("kind", self.kind, KINDS)
         _check_choice("accelerator", self.accelerator, ACCELERATORS)
+        if self.accelerator == "gpu" and not torch.cuda.is_available():
+            raise ValueError(
+                "accelerator='gpu' was asked for but torch sees no CUDA device; use "
+                "accelerator='cpu' or 'auto'"
+            )
         _check_int("n_components", self.n_components, 1, N_PIXELS - 1)
         _check_int("max_epochs", self.max_epochs, 1)
         _check_int("patience", self.patience, 1)
@@ -288,6 +296,25 @@ class AutoencoderReducer(
             )
 
 
+def neg_reconstruction_error(estimator, X, y=None) -> float:
+    """Scorer: minus the mean squared error per pixel of ``estimator``'s round trip.
+
+    Works for any fitted transformer with ``inverse_transform`` that takes ``X``
+    as it is (an :class:`AutoencoderReducer`, a ``PCA`` fit on [0, 1] pixels, a
+    ``Pipeline`` of them), comparing on the [0, 1] scale. Pass it as
+    ``GridSearchCV(..., scoring=neg_reconstruction_error)``; higher is better.
+
+    Parameters
+    ----------
+    estimator : fitted transformer
+    X : array-like of images, as :meth:`AutoencoderReducer.fit` takes them
+    y : ignored
+    """
+    pixels = _to_unit_tensor(X).reshape(-1, N_PIXELS).numpy()
+    X_hat = np.asarray(estimator.inverse_transform(estimator.transform(X)))
+    return -float(np.mean((X_hat.reshape(len(pixels), -1) - pixels) ** 2))
+
+
 # Images encoded or decoded at a time: bounds the memory of one forward pass.
 _BATCH = 4096
 # Lightning's seed_everything takes seeds up to 2**32 - 1.
@@ -298,7 +325,7 @@ def _to_unit_tensor(X, min_samples: int = 1) -> torch.Tensor:
     """Images in any accepted layout as float32 (n_samples, 1, 28, 28) on [0, 1]."""
     X = check_array(
         X,
-        dtype=None,
+        dtype="numeric",
         allow_nd=True,
         ensure_all_finite=False,
         ensure_min_samples=min_samples,
@@ -318,7 +345,10 @@ def _to_unit_tensor(X, min_samples: int = 1) -> torch.Tensor:
                 "pixel must be a finite number on [0, 1]"
             )
     if X.shape[1:] not in _IMAGE_LAYOUTS:
-        raise DataError(f"X has shape {X.shape}; {_EXPECTED_INPUT}")
+        got = f"shape {X.shape}"
+        if X.ndim == 2:
+            got = f"{X.shape[1]} feature(s) (shape {X.shape})"
+        raise DataError(f"X has {got}; {_EXPECTED_INPUT}")
 
     if X.dtype == np.uint8:
         pixels = X.astype(np.float32)
@@ -375,19 +405,22 @@ def _preserved_global_rng() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _lightning_quiet(quiet: bool) -> Iterator[None]:
-    # Lightning reports its hardware at INFO on every fit; a grid search fits dozens.
+    # Lightning reports its hardware at INFO on every fit, and warns about its own
+    # use of a deprecated torch API; a grid search fits dozens of times.
     import lightning  # noqa: F401 - sets up the loggers whose level is lowered here
 
     loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
     levels = [log.level for log in loggers]
-    if quiet:
-        for log in loggers:
-            log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for log, level in zip(loggers, levels):
-            log.setLevel(level)
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            for log in loggers:
+                log.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for log, level in zip(loggers, levels):
+                log.setLevel(level)
 
 
 def _is_real(value) -> bool:

@@ -99,6 +99,8 @@ class ImageData:
         SHA-256 of each decompressed payload that was read.
     verified : bool
         Whether every payload matched its published hash.
+    load_seconds : float
+        Time taken to find, read, verify and split the data (set by the caller).
     """
 
     dataset: str
@@ -109,6 +111,7 @@ class ImageData:
     train: Split
     val: Split
     test: Split
+    load_seconds: float = 0.0
 
 
 def sha256_hex(data: bytes) -> str:
