@@ -83,6 +83,7 @@ def _short_run(tmp_path_factory, name: str, n_components: int):
         data_dir=MNIST_DIR,
         n_components=n_components,
         n_train=2000,
+        n_val=500,
         n_test=1000,
         max_epochs=2,
         batch_size=128,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import numbers
+import os
 import random
 import tempfile
 import time
@@ -45,6 +46,7 @@ _EXPECTED_INPUT = (
     "[0, 1]"
 )
 _LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+_ENV_SET_BY_TRAINING = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG")
 
 
 class AutoencoderReducer(
@@ -100,8 +102,9 @@ class AutoencoderReducer(
     -----
     Input is checked, not guessed: uint8 is read as 0..255 and divided by 255,
     floats must already lie on [0, 1], and any other dtype or shape is refused with
-    a message naming what was received. The global random state of Python, NumPy
-    and torch is the same after ``fit`` as before.
+    a message naming what was received. The global random generators of Python,
+    NumPy and torch, and torch's determinism settings, are the same after ``fit`` as
+    before.
 
     Examples
     --------
@@ -160,7 +163,7 @@ class AutoencoderReducer(
             )
         seed = _seed_from(self.random_state)
 
-        with _preserved_global_rng(), _lightning_quiet(not self.verbose):
+        with _preserved_global_state(), _lightning_quiet(not self.verbose):
             model, result = self._train(images, seed)
         self.model_ = model.cpu().eval()
         self.n_features_in_ = N_PIXELS
@@ -391,16 +394,28 @@ def _seed_from(random_state) -> int:
 
 
 @contextlib.contextmanager
-def _preserved_global_rng() -> Iterator[None]:
-    # Training seeds Python's, NumPy's and torch's global generators; a transformer
-    # should leave the caller's random streams as it found them.
+def _preserved_global_state() -> Iterator[None]:
+    # Training seeds Python's, NumPy's and torch's global generators, and Lightning
+    # switches torch to deterministic algorithms and sets environment variables; a
+    # transformer should leave the caller's process as it found it.
     python_state, numpy_state = random.getstate(), np.random.get_state()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn_benchmark = torch.backends.cudnn.benchmark
+    environ = {name: os.environ.get(name) for name in _ENV_SET_BY_TRAINING}
     try:
         with torch.random.fork_rng():
             yield
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+        for name, value in environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager
