@@ -35,6 +35,7 @@ from latentbench.errors import DataError
 logger = logging.getLogger(__name__)
 
 KINDS = ("fc", "cnn")
+# training.ACCELERATORS, named here so that importing this module skips Lightning.
 ACCELERATORS = ("auto", "cpu", "gpu")
 
 # Shapes an image set may arrive in, after the sample axis.
