@@ -163,7 +163,9 @@ def test_bad_options_get_one_clear_line(tmp_path, args, message):
         (["--data-dir", "EMPTY"], "holds no MNIST files"),
     ],
 )
-def test_input_refused_after_checks_leaves_no_folder(tmp_path, mnist_dir, args, message):
+def test_input_refused_after_checks_leaves_no_folder(
+    tmp_path, mnist_dir, args, message
+):
     if torch.cuda.is_available() and "gpu" in args:
         pytest.skip("a GPU is present")
     (tmp_path / "empty").mkdir()

@@ -111,7 +111,9 @@ def test_nothing_found_and_no_download_falls_back_loudly():
 
 
 def test_data_dir_named_on_purpose_must_hold_the_data(tmp_path):
-    with pytest.raises(DataError, match="holds no MNIST files .* point it at the folder"):
+    with pytest.raises(
+        DataError, match="holds no MNIST files .* point it at the folder"
+    ):
         load_mnist(tmp_path)
 
 

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import write_idx, write_mnist_files
 from latentbench.data.datasets import validate_images
 from latentbench.errors import DataError, TrainingDivergedError
 from latentbench.models import FCAutoencoder
 from latentbench.training import TrainSettings, fit_autoencoder
-
-from conftest import write_idx, write_mnist_files
 
 TIMED_KEYS = {"fit_seconds", "total_seconds", "metric_seconds", "metric_timings"}
 
