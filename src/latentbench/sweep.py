@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 SWEEP_SIZES = (2, 3, 5, 10, 20, 30, 50)
 # Settings that do not change what a run computes: where the data lives.
 _IGNORED_SETTINGS = ("data_dir",)
-_NUMERIC = tuple(c for c in METRIC_COLUMNS if c != "epochs") + ("epochs",)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -128,7 +127,7 @@ def aggregate(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
     spreads: dict[str, dict[str, Any]] = {}
     for name in first["models"]:
         means[name], spreads[name] = {}, {}
-        for column in (*_NUMERIC, "metric_seconds", "total_seconds"):
+        for column in (*METRIC_COLUMNS, "metric_seconds", "total_seconds"):
             values = [per_seed[s]["models"][name].get(column) for s in seeds]
             if any(v is None for v in values):
                 means[name][column] = spreads[name][column] = None
