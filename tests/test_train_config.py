@@ -57,7 +57,7 @@ def test_pca_config_saves_npz(tmp_path, mnist_dir):
             {"model": "fc", "n_components": 2, "lerning_rate": 0.1},
             "unknown key 'lerning_rate' (did you mean 'learning_rate'?)",
         ),
-        ({"model": "fc"}, "n_components = "),
+        ({"model": "fc"}, "required key 'n_components' is missing"),
         ({"model": "fc", "n_components": 2, "batch_size": -5}, "batch_size = -5"),
     ],
 )

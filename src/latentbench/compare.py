@@ -522,13 +522,6 @@ def _stored_result(out_dir: Path, name: str):
     return row, read_npz(embedding_path)["Z"]
 
 
-def _caption(row: dict[str, Any]) -> str:
-    parts = [f"5-NN accuracy {row['knn_accuracy']:.3f}"]
-    if row["recon_mse"] is not None:
-        parts.append(f"MSE {row['recon_mse']:.4f}")
-    return ", ".join(parts)
-
-
 def _summary_line(row: dict[str, Any]) -> str:
     shown = ("recon_mse", "knn_accuracy", "trustworthiness", "fit_seconds")
     return ", ".join(f"{k} {row[k]:.4g}" for k in shown if row.get(k) is not None)

@@ -113,7 +113,13 @@ def parse_idx(payload: bytes, source: str = "<bytes>") -> np.ndarray:
             f"{source} is {what}: header declares shape {tuple(shape)} "
             f"({expected} bytes in all), file holds {len(payload)} bytes"
         )
-    array = np.frombuffer(payload, dtype=dtype, offset=header_len).reshape(shape)
+    try:
+        array = np.frombuffer(payload, dtype=dtype, offset=header_len).reshape(shape)
+    except ValueError:
+        # An empty array whose other sizes overflow numpy's addressable size.
+        raise IDXFormatError(
+            f"{source} declares shape {tuple(shape)}, too large to represent"
+        ) from None
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
