@@ -103,10 +103,11 @@ def test_interrupted_run_says_how_to_resume(tmp_path, mnist_dir):
 
 def test_a_second_writer_is_refused(tmp_path, mnist_dir):
     out = tmp_path / "run"
+    # Trains far longer than the test runs, so it still holds the folder.
     first = cli(
         "compare", "--data-dir", mnist_dir, "--n-train", 1000, "--n-test", 200,
         "--max-epochs", 1000, "--patience", 1000, "--models", "fc", "--out", out,
-    )  # fmt: skip; trains far longer than the test runs
+    )  # fmt: skip
     try:
         wait_for(out / ".lock", first)
         code, output = run_cli(*quick_args(mnist_dir, out))
