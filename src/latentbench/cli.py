@@ -519,8 +519,7 @@ def report(
         Path, typer.Argument(metavar="RUN_DIR", help="A compare or sweep folder.")
     ],
 ) -> None:
-    """Redraw the figures and rebuild report.html from a run folder alone; print
-    the findings."""
+    """Rebuild a run folder's figures and report.html from its files; print the findings."""
     from latentbench.report import build_report, findings
 
     try:
