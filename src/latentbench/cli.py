@@ -14,6 +14,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from latentbench.config import CompareConfig, build
@@ -90,7 +91,7 @@ def _interrupt_code(exc: KeyboardInterrupt) -> int:
 def _fail(exc: BaseException) -> typer.Exit:
     for line in str(exc).splitlines() or [type(exc).__name__]:
         err_console.print(
-            f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True
+            f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True
         )
     return typer.Exit(EXIT_BAD_INPUT)
 
@@ -530,6 +531,89 @@ def report(
     for sentence in sentences:
         console.print(sentence, highlight=False, soft_wrap=True)
     console.print(f"report in [bold]{path}[/]")
+
+
+@app.command()
+def export(
+    model_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL_CKPT",
+            help="An fc or cnn checkpoint (.ckpt) or a safetensors export.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            metavar="PATH",
+            help="The .safetensors file, or for onnx the folder that gets "
+            "encoder.onnx and decoder.onnx.",
+        ),
+    ],
+    export_format: Annotated[
+        str, typer.Option("--format", help="safetensors or onnx.")
+    ] = "safetensors",
+) -> None:
+    """Export an autoencoder's encoder and decoder to safetensors or ONNX."""
+    from latentbench.export import (
+        EXPORT_FORMATS,
+        export_onnx,
+        export_safetensors,
+        load_autoencoder,
+    )
+
+    try:
+        if export_format not in EXPORT_FORMATS:
+            raise ConfigError(
+                f"--format {export_format!r} is not one of {', '.join(EXPORT_FORMATS)}"
+            )
+        model = load_autoencoder(model_path)
+        if export_format == "onnx":
+            written = export_onnx(model, out)
+        else:
+            written = [export_safetensors(model, out)]
+    except LatentbenchError as exc:
+        raise _fail(exc) from None
+    for path in written:
+        console.print(f"wrote [bold]{path}[/]", highlight=False)
+
+
+@app.command()
+def embed(
+    model_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL",
+            help="An autoencoder checkpoint (.ckpt), a safetensors export or a PCA "
+            ".npz.",
+        ),
+    ],
+    data_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DATA",
+            help="A folder of MNIST IDX files, or an .npz with images X (n, 28, 28) "
+            "or (n, 784), uint8 or float on [0, 1], and optional labels y.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(metavar="FILE.npz", help="Where the codes Z (and y) go.")
+    ],
+    split: Annotated[
+        str,
+        typer.Option(help="For an IDX folder: test (10,000) or train (all 60,000)."),
+    ] = "test",
+) -> None:
+    """Write the embedding Z of a data set under a saved model to an .npz."""
+    from latentbench.embed import embed_file
+
+    try:
+        arrays = embed_file(model_path, data_path, out, split=split)
+    except LatentbenchError as exc:
+        raise _fail(exc) from None
+    n, k = arrays["Z"].shape
+    labels = " and labels y" if "y" in arrays else ""
+    console.print(f"wrote Z ({n:,} x {k}){labels} to [bold]{out}[/]", highlight=False)
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -37,6 +37,10 @@ class TrainingDivergedError(LatentbenchError):
     """Training produced a NaN or infinite loss."""
 
 
+class MissingDependencyError(LatentbenchError, ImportError):
+    """An optional package a feature needs is not installed; the message names it."""
+
+
 class RunInterrupted(KeyboardInterrupt):
     """A signal (Ctrl-C or SIGTERM) stopped training; the run can be resumed.
 
