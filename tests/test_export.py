@@ -384,3 +384,12 @@ def test_embed_refuses_bad_options(cnn_checkpoint, mnist_dir, tmp_path):
     )
     assert result.exit_code == 2
     assert "--split 'val' is not one of test, train" in one_line(result)
+    (tmp_path / "codes.npz").mkdir()
+    result = invoke("embed", cnn_checkpoint, mnist_dir, "--out", tmp_path / "codes.npz")
+    assert result.exit_code == 2
+    assert "is a folder; expected a file name ending in .npz" in one_line(result)
+    result = invoke(
+        "embed", cnn_checkpoint, mnist_dir, "--out", tmp_path / "missing" / "Z.npz"
+    )
+    assert result.exit_code == 2
+    assert "does not exist" in one_line(result)

@@ -41,6 +41,26 @@ def test_labels_file_read_as_images_is_refused(tmp_path):
         read_images(path)
 
 
+@pytest.mark.parametrize(
+    "header, reader, found",
+    [
+        # An image file whose header says 4 dimensions: its sizes would run into
+        # the pixels, so the message must name the magic number, not a shape.
+        (struct.pack(">HBBIII", 0, 0x08, 4, 6, 28, 28), read_images, "2052"),
+        (struct.pack(">HBBIII", 0, 0x0D, 3, 6, 28, 28), read_images, "3331"),
+        (struct.pack(">HBBIII", 0, 0x08, 3, 6, 28, 28), read_labels, "2051"),
+    ],
+)
+def test_idx_header_of_the_wrong_kind_names_its_magic(tmp_path, header, reader, found):
+    path = tmp_path / "wrong-kind"
+    path.write_bytes(header + bytes(6 * 28 * 28))
+    with pytest.raises(IDXFormatError) as info:
+        reader(path)
+    message = str(info.value)
+    assert f"has magic number {found}" in message
+    assert "truncated" not in message and "expected 20" in message
+
+
 def test_wrong_magic_number_is_refused(tmp_path):
     path = tmp_path / "bad"
     path.write_bytes(b"PK\x03\x04" + bytes(100))

@@ -144,6 +144,27 @@ def test_constant_images_are_refused(tmp_path):
     assert read_state(tmp_path / "o") != "complete"
 
 
+@pytest.mark.parametrize(
+    "test_images, message",
+    [
+        (np.full((20, 28, 28), 7, np.uint8), "20 images that are all the same"),
+        (np.zeros((0, 28, 28), np.uint8), "holds 0 test images; the metrics need"),
+    ],
+)
+def test_unusable_test_images_are_refused(tmp_path, test_images, message):
+    write_mnist_files(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", test_images, gz=True)
+    labels = np.zeros(len(test_images), np.uint8)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels, gz=True)
+    code, output = run_cli(
+        "compare", "--models", "pca", "--data-dir", tmp_path, "--out", tmp_path / "o"
+    )
+    assert code == 2
+    assert "t10k-images-idx3-ubyte.gz holds" in output and message in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "o").exists()
+
+
 def read_state(out):
     path = out / "status.json"
     return json.loads(path.read_text())["state"] if path.exists() else None

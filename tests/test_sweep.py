@@ -73,9 +73,13 @@ def test_sweep_writes_results_and_reuses_finished_sizes(tiny, tmp_path, monkeypa
 def test_sweep_refuses_a_size_computed_with_other_settings(tiny, tmp_path):
     out = tmp_path / "sweep"
     run_sweep(tiny, [2], [0], out, False)
+    finished = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     changed = tiny.model_copy(update={"max_epochs": 2})
     with pytest.raises(RunFolderError, match="max_epochs 1 there, 2 here"):
-        run_sweep(changed, [2], [0], out, progress=False)
+        run_sweep(changed, [2, 3], [0], out, progress=False)
+    # The refused sweep wrote nothing: the finished one still says complete.
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == finished
+    assert json.loads((out / "status.json").read_text())["state"] == "complete"
 
 
 def test_sweep_refuses_a_folder_that_is_not_a_sweep(tiny, tmp_path):

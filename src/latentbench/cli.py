@@ -61,8 +61,14 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     # It resets its own loggers' level when imported, so filter at our handler.
     handler.addFilter(_ours_or_warning)
     logging.captureWarnings(True)
+    warnings.formatwarning = _format_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    # A user needs what went wrong, not which line of which library noticed it.
+    return f"{category.__name__}: {message}"
 
 
 def _ours_or_warning(record: logging.LogRecord) -> bool:
@@ -209,7 +215,11 @@ def compare(
         typer.Option(help="Run folder. Default: runs/<date>-<time>-<dataset>-d<k>."),
     ] = None,
     n_train: Annotated[
-        int | None, typer.Option(help="Use only the first N training images.")
+        int | None,
+        typer.Option(
+            help="Use only the first N training images (the 5,000-image validation "
+            "split stays whole)."
+        ),
     ] = None,
     n_test: Annotated[
         int | None, typer.Option(help="Use only the first N test images.")
@@ -310,6 +320,11 @@ def train(
         config = build(
             ReferenceTrainConfig, read_json_config(config_path), str(config_path)
         )
+        if data_dir is None and config.data_dir and not config.data_dir.is_dir():
+            raise ConfigError(
+                f"{config_path}: data_dir = '{config.data_dir}' is not a folder "
+                "(a relative data_dir is taken from the current folder)"
+            )
         _silence_lightning_info()
         result = train_from_config(
             config, config_path.parent, data_dir=data_dir, progress=not _STATE["quiet"]
@@ -459,7 +474,11 @@ def sweep(
         ),
     ] = None,
     n_train: Annotated[
-        int | None, typer.Option(help="Use only the first N training images.")
+        int | None,
+        typer.Option(
+            help="Use only the first N training images (the 5,000-image validation "
+            "split stays whole)."
+        ),
     ] = None,
     n_test: Annotated[
         int | None, typer.Option(help="Use only the first N test images.")

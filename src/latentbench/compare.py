@@ -353,6 +353,8 @@ def resume_compare(out_dir: str | os.PathLike, progress: bool = True) -> dict[st
     """
     out_dir = Path(out_dir)
     config_path = out_dir / "config.json"
+    if not out_dir.exists():
+        raise RunFolderError(f"--resume {out_dir} does not exist")
     if not config_path.is_file():
         raise RunFolderError(
             f"{out_dir} is not a latentbench run folder: it has no config.json"

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from latentbench.constants import MODEL_NAMES, N_PIXELS
+from latentbench.constants import MIN_TEST_IMAGES, MODEL_NAMES, N_PIXELS
 from latentbench.errors import ConfigError
 
 DatasetName = Literal["mnist", "mnist-5k"]
@@ -54,7 +54,7 @@ class CompareConfig(_Strict):
     max_epochs: int = Field(40, ge=1)
     patience: int = Field(5, ge=1)
     batch_size: int = Field(256, gt=0)
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False)
     seed: int = 0
     accelerator: Accelerator = "auto"
     devices: int = Field(1, ge=1)
@@ -62,7 +62,7 @@ class CompareConfig(_Strict):
     strategy: Literal["auto", "ddp"] = "auto"
     n_train: int | None = Field(None, gt=0)
     n_val: int | None = Field(None, gt=0)
-    n_test: int | None = Field(None, gt=0)
+    n_test: int | None = Field(None, ge=MIN_TEST_IMAGES)
 
     @field_validator("models")
     @classmethod
@@ -94,16 +94,17 @@ class ReferenceTrainConfig(_Strict):
     data_dir : path or None
     """
 
+    # Numbers and switches are taken as JSON wrote them: "2" or true is not an int.
     model: Literal["pca", "fc", "cnn"]
-    n_components: int = Field(ge=1, le=N_PIXELS - 1)
-    learning_rate: float = Field(1e-3, gt=0)
-    batch_size: int = Field(256, gt=0)
-    max_epochs: int = Field(40, ge=1)
-    use_gpu: bool = False
-    num_workers: int = Field(0, ge=0)
+    n_components: int = Field(ge=1, le=N_PIXELS - 1, strict=True)
+    learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False, strict=True)
+    batch_size: int = Field(256, gt=0, strict=True)
+    max_epochs: int = Field(40, ge=1, strict=True)
+    use_gpu: bool = Field(False, strict=True)
+    num_workers: int = Field(0, ge=0, strict=True)
     data_dir: Path | None = None
-    patience: int = Field(5, ge=1)
-    seed: int = 0
+    patience: int = Field(5, ge=1, strict=True)
+    seed: int = Field(0, strict=True)
 
 
 def _did_you_mean(word: str, choices) -> str:
@@ -125,9 +126,20 @@ def validation_message(
         if error["type"] == "missing":
             lines.append(f"{source}: required key {field!r} is missing")
             continue
-        name = f"--{field.replace('_', '-')}" if source == "option" else field
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {name} = {error.get('input')!r}: {message}")
+        if error["type"] == "too_short":
+            message = "must not be empty"
+        value = error.get("input")
+        if source == "option":
+            # Shown as typed on the command line: a comma list, not a Python list.
+            shown = (
+                ",".join(map(str, value)) if isinstance(value, list) else repr(value)
+            )
+            lines.append(
+                f"--{field.replace('_', '-')} = {shown or '(empty)'}: {message}"
+            )
+        else:
+            lines.append(f"{source}: {field} = {value!r}: {message}")
     return "\n".join(lines)
 
 

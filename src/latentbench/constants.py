@@ -10,3 +10,7 @@ N_CLASSES = 10
 MODEL_NAMES = ("pca", "fc", "cnn")
 
 DATASET_NAMES = ("mnist", "mnist-5k")
+
+# The fewest test images every metric is defined for: trustworthiness needs more
+# than twice its 5 neighbours, the Gaussian mixture one point per component.
+MIN_TEST_IMAGES = 20

@@ -232,6 +232,12 @@ def embed_file(
     out = Path(out)
     if out.suffix != ".npz":
         raise ConfigError(f"--out {out} must end in .npz")
+    if out.is_dir():
+        raise ConfigError(
+            f"--out {out} is a folder; expected a file name ending in .npz"
+        )
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: folder {out.parent} does not exist")
     encoder = load_encoder(model_path)
     X, y = load_images(data_path, split)
 

@@ -64,7 +64,14 @@ COLUMNS = {
     "fit_seconds": ("fit s", -1),
     "epochs": ("epochs", 0),
 }
-QUALITY = ("recon_mse", "knn_accuracy", "silhouette", "trustworthiness", "gmm_ari")
+QUALITY = (
+    "recon_mse",
+    "knn_accuracy",
+    "silhouette",
+    "trustworthiness",
+    "gmm_ari",
+    "gmm_nmi",
+)
 METRIC_NAMES = {
     "recon_mse": "reconstruction error (MSE per pixel)",
     "knn_accuracy": "5-NN accuracy",

@@ -81,10 +81,26 @@ def reuse_or_run(
     RunFolderError
         If ``run_dir`` holds a run with other settings or other data.
     """
+    if not (run_dir / "config.json").is_file():
+        return run_compare(config, run_dir, progress=progress), False
+    check_same_run(config, run_dir, data_sha256)
+    if read_status(run_dir) == "complete":
+        logger.info("%s: complete with the same settings, reused", run_dir)
+        return _read_json(run_dir / "metrics.json"), True
+    logger.info("%s: interrupted earlier, resuming", run_dir)
+    return resume_compare(run_dir, progress=progress), False
+
+
+def check_same_run(
+    config: CompareConfig, run_dir: Path, data_sha256: dict[str, str] | None
+) -> None:
+    """Refuse ``run_dir`` if it holds a run of other settings or other data.
+
+    A folder without ``config.json`` (new, or not yet started) passes.
+    """
     config_path = run_dir / "config.json"
     if not config_path.is_file():
-        return run_compare(config, run_dir, progress=progress), False
-
+        return
     wanted = config.model_dump(mode="json")
     differences = settings_difference(_read_json(config_path), wanted)
     if differences:
@@ -100,11 +116,6 @@ def reuse_or_run(
                 f"{run_dir} was computed on other data (payload SHA-256 {stored} "
                 f"there, {data_sha256} here); choose another --out"
             )
-    if read_status(run_dir) == "complete":
-        logger.info("%s: complete with the same settings, reused", run_dir)
-        return _read_json(run_dir / "metrics.json"), True
-    logger.info("%s: interrupted earlier, resuming", run_dir)
-    return resume_compare(run_dir, progress=progress), False
 
 
 def aggregate(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -251,12 +262,19 @@ def run_sweep(
     """
     start = time.perf_counter()
     out_dir = _prepare_group_dir(Path(out_dir), "sweep", reuse=True)
-    write_json(out_dir / "status.json", {"state": "running", "kind": "sweep"})
     data = load_dataset(config.dataset, config.data_dir, seed=config.seed)
     hashes = data.payload_sha256
     del data
 
     sizes = sorted(set(sizes))
+    # Every size a folder of earlier work may hold is checked before anything is
+    # written, so a refused sweep leaves a finished one as it was.
+    for k in sizes:
+        sized = config.model_copy(update={"n_components": k})
+        for seed in seeds:
+            run_dir = out_dir / f"d{k}" / (f"seed{seed}" if len(seeds) > 1 else "")
+            check_same_run(sized.model_copy(update={"seed": seed}), run_dir, hashes)
+    write_json(out_dir / "status.json", {"state": "running", "kind": "sweep"})
     results, runs = {}, []
     for k in sizes:
         run_start = time.perf_counter()

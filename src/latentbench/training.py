@@ -210,7 +210,11 @@ class DivergenceGuard(Callback):
                 f"{float(loss)} at epoch {trainer.current_epoch + 1}, batch "
                 f"{batch_idx + 1}; try a smaller --learning-rate (now "
                 f"{pl_module.learning_rate:g}) or check the data for extreme values. "
-                "The checkpoint of the last finished epoch is kept."
+                + (
+                    "The checkpoint of the last finished epoch is kept."
+                    if trainer.current_epoch > 0
+                    else "No epoch finished, so no checkpoint was written."
+                )
             )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import platformdirs
 import torch
 
-from latentbench.constants import DATASET_NAMES, IMAGE_SHAPE
+from latentbench.constants import DATASET_NAMES, IMAGE_SHAPE, MIN_TEST_IMAGES
 from latentbench.data.idx import read_images, read_labels, read_payload
 from latentbench.errors import ChecksumError, DataError
 
@@ -333,6 +333,12 @@ def _check_arrays(arrays: dict, files: dict[str, Path]) -> None:
             raise DataError(
                 f"{label_file} holds label {int(labels.max())}; expected 0..9"
             )
+        if len(images) < MIN_TEST_IMAGES and part == "test":
+            raise DataError(
+                f"{image_file} holds {len(images)} test images; the metrics need at "
+                f"least {MIN_TEST_IMAGES}"
+            )
+        _refuse_constant(images, image_file)
     n_train = len(arrays["train_labels"])
     if n_train <= N_VALIDATION:
         raise DataError(
@@ -423,7 +429,6 @@ def load_mnist(
     train, val = _split_train(
         arrays["train_images"], arrays["train_labels"], seed, N_VALIDATION
     )
-    _refuse_constant(arrays["train_images"], files[MNIST_FILES["train_images"]])
     test = Split(
         _to_unit_tensor(arrays["test_images"]), arrays["test_labels"].astype(np.int64)
     )

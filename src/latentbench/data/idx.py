@@ -125,14 +125,19 @@ def parse_idx(payload: bytes, source: str = "<bytes>") -> np.ndarray:
 
 def _read_expecting(path: str | os.PathLike, magic: int, n_dims: int) -> np.ndarray:
     payload = read_payload(path)
-    array = parse_idx(payload, source=str(path))
-    found = struct.unpack(">I", payload[:4])[0]
-    if found != magic or array.ndim != n_dims:
-        raise IDXFormatError(
-            f"{path} has magic number {found} with {array.ndim} dimension(s); "
-            f"expected {magic} with {n_dims}"
-        )
-    return array
+    if len(payload) >= 4:
+        found = struct.unpack(">I", payload[:4])[0]
+        zero, type_code, found_dims = struct.unpack(">HBB", payload[:4])
+        # A valid IDX header of the wrong kind (labels read as images, floats, or a
+        # dimension count that is not this file's) is named by its magic number
+        # before its sizes are read: those would only describe a nonsense shape.
+        if zero == 0 and type_code in _DTYPES and found != magic:
+            raise IDXFormatError(
+                f"{path} has magic number {found} (0x{found:08X}: "
+                f"{_DTYPES[type_code].name} elements, {found_dims} dimension(s)); "
+                f"expected {magic} (0x{magic:08X}: uint8, {n_dims} dimension(s))"
+            )
+    return parse_idx(payload, source=str(path))
 
 
 def read_images(path: str | os.PathLike) -> np.ndarray:
