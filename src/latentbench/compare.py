@@ -42,6 +42,7 @@ from latentbench import __version__
 from latentbench._io import read_npz, write_json, write_npz, write_text
 from latentbench.artifacts import save_figure_data
 from latentbench.config import CompareConfig, build, read_json_config
+from latentbench.constants import QUALITY_COLUMNS
 from latentbench.data import ImageData, load_dataset, subsample
 from latentbench.errors import ConfigError, LatentbenchError, RunFolderError
 from latentbench.metrics import embedding_metrics, knn_predictions
@@ -61,17 +62,7 @@ from latentbench.training import (
 
 logger = logging.getLogger(__name__)
 
-METRIC_COLUMNS = (
-    "recon_mse",
-    "knn_accuracy",
-    "silhouette",
-    "trustworthiness",
-    "gmm_ari",
-    "gmm_nmi",
-    "params",
-    "fit_seconds",
-    "epochs",
-)
+METRIC_COLUMNS = (*QUALITY_COLUMNS, "params", "fit_seconds", "epochs")
 
 
 @dataclasses.dataclass

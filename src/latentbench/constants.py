@@ -14,3 +14,13 @@ DATASET_NAMES = ("mnist", "mnist-5k")
 # The fewest test images every metric is defined for: trustworthiness needs more
 # than twice its 5 neighbours, the Gaussian mixture one point per component.
 MIN_TEST_IMAGES = 20
+
+# The columns that measure an embedding's quality, in the order tables show them.
+QUALITY_COLUMNS = (
+    "recon_mse",
+    "knn_accuracy",
+    "silhouette",
+    "trustworthiness",
+    "gmm_ari",
+    "gmm_nmi",
+)

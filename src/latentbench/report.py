@@ -29,7 +29,7 @@ import numpy as np
 
 from latentbench import figures
 from latentbench._io import read_npz, write_text
-from latentbench.constants import N_CLASSES
+from latentbench.constants import N_CLASSES, QUALITY_COLUMNS
 from latentbench.errors import RunFolderError
 
 logger = logging.getLogger(__name__)
@@ -64,14 +64,7 @@ COLUMNS = {
     "fit_seconds": ("fit s", -1),
     "epochs": ("epochs", 0),
 }
-QUALITY = (
-    "recon_mse",
-    "knn_accuracy",
-    "silhouette",
-    "trustworthiness",
-    "gmm_ari",
-    "gmm_nmi",
-)
+QUALITY = QUALITY_COLUMNS
 METRIC_NAMES = {
     "recon_mse": "reconstruction error (MSE per pixel)",
     "knn_accuracy": "5-NN accuracy",
