@@ -3,16 +3,18 @@ be redrawn from the run folder alone (``latentbench report RUN_DIR``).
 
 ::
 
-    reconstructions.npz       the same test digits, two a class: ``index`` into the
-                              test split, labels ``y``, originals ``X`` (n, 784) and
-                              ``X_hat_<model>`` for every model
+    reconstructions.npz       the same test images, two a class (the first 20
+                              without labels): ``index`` into the test split,
+                              labels ``y`` (when the data have them), originals
+                              ``X`` (n, h, w) and ``X_hat_<model>`` (n, h, w) for
+                              every model (28x28 for the convolutional one)
     latent_maps/<model>.npz   for 2 components only: the decoder's images over a grid
-                              of the latent plane, ``images`` (n2, n1, 28, 28) at the
+                              of the latent plane, ``images`` (n2, n1, h, w) at the
                               points ``(z1[j], z2[i])``
 
 The models are read back from the run folder (``models/pca.npz`` and each
 autoencoder's best checkpoint), so these files show what was saved, not a model
-still in memory.
+still in memory. UMAP and t-SNE have no decoder and appear in neither file.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import numpy as np
 import torch
 
 from latentbench._io import read_npz, write_npz
-from latentbench.constants import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH, N_CLASSES
+from latentbench.constants import CONV_MODEL_NAMES, MANIFOLD_MODEL_NAMES, N_CLASSES
 from latentbench.data import Split
+from latentbench.data.datasets import resized_split
 from latentbench.models import AUTOENCODERS, load_pca
 
 logger = logging.getLogger(__name__)
@@ -41,13 +44,18 @@ LATENT_QUANTILES = (0.005, 0.995)
 Coder = Callable[[np.ndarray], np.ndarray]
 
 
-def sample_indices(y: np.ndarray, n_per_class: int = N_PER_CLASS) -> np.ndarray:
-    """The first ``n_per_class`` test images of each class, in class order.
+def sample_indices(
+    y: np.ndarray | None, n_per_class: int = N_PER_CLASS, n_test: int = 0
+) -> np.ndarray:
+    """The first ``n_per_class`` test images of each class, in class order; without
+    labels (``y`` None), the first ``n_per_class * 10`` of the ``n_test`` images.
 
     Deterministic: it depends on the labels only, so every model and every run on
     the same test split shows the same digits.
     """
-    picks = [np.flatnonzero(y == c)[:n_per_class] for c in range(N_CLASSES)]
+    if y is None:
+        return np.arange(min(n_per_class * N_CLASSES, n_test), dtype=np.int64)
+    picks = [np.flatnonzero(y == c)[:n_per_class] for c in np.unique(y)]
     return np.concatenate(picks).astype(np.int64)
 
 
@@ -70,7 +78,7 @@ def load_coders(run_dir: str | os.PathLike, name: str) -> tuple[Coder, Coder]:
     @torch.no_grad()
     def reconstruct(X: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        return model(x.reshape(len(X), *IMAGE_SHAPE)).reshape(len(X), -1).numpy()
+        return model(x.reshape(len(X), *model.input_shape)).reshape(len(X), -1).numpy()
 
     @torch.no_grad()
     def decode(Z: np.ndarray) -> np.ndarray:
@@ -86,12 +94,18 @@ def latent_grid(Z: np.ndarray, n: int = LATENT_GRID_SIZE) -> tuple[np.ndarray, .
     return np.linspace(low[0], high[0], n), np.linspace(low[1], high[1], n)
 
 
-def decode_grid(decode: Coder, z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
-    """Images (len(z2), len(z1), 28, 28) decoded at every point ``(z1[j], z2[i])``."""
+def decode_grid(
+    decode: Coder,
+    z1: np.ndarray,
+    z2: np.ndarray,
+    image_size: tuple[int, int] = (28, 28),
+) -> np.ndarray:
+    """Images (len(z2), len(z1), height, width) decoded at every point
+    ``(z1[j], z2[i])``; ``image_size`` is the decoder's ``(height, width)``."""
     Z1, Z2 = np.meshgrid(z1, z2)  # (len(z2), len(z1)) each
     codes = np.column_stack([Z1.ravel(), Z2.ravel()])
     images = decode(codes)
-    return images.reshape(len(z2), len(z1), IMAGE_HEIGHT, IMAGE_WIDTH)
+    return images.reshape(len(z2), len(z1), *image_size)
 
 
 def save_figure_data(
@@ -109,19 +123,27 @@ def save_figure_data(
         The models of the run, in order.
     """
     run_dir = Path(run_dir)
-    index = sample_indices(test.y)
-    X = test.X_flat[index]
-    arrays = {"index": index, "y": test.y[index], "X": X}
+    index = sample_indices(test.y, n_test=len(test))
+    sample = Split(test.X[index], None)
+    # Images as (n, height, width): the convolutional model's are resized to 28x28.
+    arrays = {"index": index, "X": sample.X[:, 0].numpy()}
+    if test.y is not None:
+        arrays["y"] = test.y[index]
     written = []
     for name in models:
+        if name in MANIFOLD_MODEL_NAMES:
+            continue  # no decoder: nothing to reconstruct or to map
         reconstruct, decode = load_coders(run_dir, name)
-        arrays[f"X_hat_{name}"] = reconstruct(X).astype(np.float32)
+        seen = resized_split(sample) if name in CONV_MODEL_NAMES else sample
+        size = tuple(seen.X.shape[2:])
+        X_hat = reconstruct(seen.X_flat).astype(np.float32)
+        arrays[f"X_hat_{name}"] = X_hat.reshape(len(index), *size)
 
         Z = read_npz(run_dir / "embeddings" / f"{name}.npz")["Z"]
         if Z.shape[1] == 2:
             z1, z2 = latent_grid(Z)
             path = run_dir / "latent_maps" / f"{name}.npz"
-            images = decode_grid(decode, z1, z2).astype(np.float32)
+            images = decode_grid(decode, z1, z2, size).astype(np.float32)
             write_npz(path, images=images, z1=z1, z2=z2)
             written.append(path)
     path = run_dir / "reconstructions.npz"

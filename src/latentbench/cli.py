@@ -17,7 +17,8 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from latentbench.config import CompareConfig, build
+from latentbench.config import AutoencoderOptions, CompareConfig, build
+from latentbench.data.user import dataset_label
 from latentbench.errors import ConfigError, LatentbenchError
 
 app = typer.Typer(
@@ -145,6 +146,142 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
 _DEFAULTS = CompareConfig().model_dump()
 _DEFAULT_MODELS = ",".join(_DEFAULTS["models"])
 
+# Architecture and training options, shared by compare and sweep. Their names are
+# CompareConfig's fields.
+PresetOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Start from a named preset (latentbench presets lists them); options "
+        "given on the command line override it."
+    ),
+]
+EncoderOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="WIDTHS",
+        help="Widths of the fully connected encoder (fc, vae), pixels to code, "
+        "e.g. 784,512,256,2. Default: the reference 784,128,64,12,k.",
+    ),
+]
+DecoderOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="WIDTHS",
+        help="Decoder widths, code to pixels, e.g. 2,64,784. Default: the encoder "
+        "mirrored.",
+    ),
+]
+ChannelsOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CHANNELS",
+        help="Channels of cnn's stride-2 convolutions, e.g. 64,128. Default: the "
+        "reference layout.",
+    ),
+]
+DenseOption = Annotated[
+    int | None,
+    typer.Option(
+        help="A dense layer of this width between cnn's convolutions and the code "
+        "(with --channels)."
+    ),
+]
+ActivationOption = Annotated[
+    str,
+    typer.Option(help="Hidden activation: relu, leaky_relu, elu, gelu, silu, tanh."),
+]
+OutputActivationOption = Annotated[
+    str, typer.Option(help="Output activation: sigmoid or identity.")
+]
+BatchNormOption = Annotated[
+    bool,
+    typer.Option(
+        "--batch-norm/--no-batch-norm", help="Batch normalisation after hidden layers."
+    ),
+]
+DropoutOption = Annotated[
+    float, typer.Option(help="Dropout probability after hidden layers.")
+]
+LossOption = Annotated[
+    str, typer.Option(help="mse, or bce (binary cross-entropy; sigmoid output).")
+]
+WeightDecayOption = Annotated[
+    float, typer.Option(help="AdamW weight decay; 0 trains with Adam.")
+]
+LRScheduleOption = Annotated[
+    str, typer.Option(help="constant, cosine or onecycle, stepped every batch.")
+]
+KLWeightOption = Annotated[
+    float, typer.Option(help="Weight of the KL term of the variational autoencoder.")
+]
+NoiseOption = Annotated[
+    float,
+    typer.Option(
+        help="Denoising: std of Gaussian noise added to training inputs (0: off)."
+    ),
+]
+
+_WIDTH_LISTS = ("encoder", "decoder", "channels")
+
+
+def _architecture_values(ctx: typer.Context) -> dict[str, Any]:
+    """The architecture and training options of ``ctx``, lists parsed."""
+    values = {name: ctx.params[name] for name in AutoencoderOptions.model_fields}
+    for name in _WIDTH_LISTS:
+        if values[name] is not None:
+            values[name] = _width_list(values[name], f"--{name}")
+    return values
+
+
+def _resolve_preset(
+    ctx: typer.Context, values: dict[str, Any], preset: str | None
+) -> dict[str, Any]:
+    """The options typed win over the preset, the preset over the defaults.
+
+    A code size typed nowhere follows ``--encoder``.
+    """
+    from latentbench.presets import preset_settings
+
+    # typer's ParameterSource: DEFAULT when the option was not typed.
+    typed = {
+        name
+        for name in values
+        if name in ctx.params
+        and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
+    }
+    if preset is not None:
+        values = {
+            **preset_settings(preset),
+            **{k: v for k, v in values.items() if k in typed},
+        }
+    encoder_sets_size = preset is None or "encoder" in typed
+    if values.get("encoder") and "n_components" not in typed and encoder_sets_size:
+        values.pop("n_components", None)
+    return values
+
+
+def _sized(values: dict[str, Any], n_components: int) -> dict[str, Any]:
+    """``values`` with the code size, and the widths next to the code, set."""
+    sized = {**values, "n_components": n_components}
+    if values.get("encoder"):
+        sized["encoder"] = [*values["encoder"][:-1], n_components]
+    if values.get("decoder"):
+        sized["decoder"] = [n_components, *values["decoder"][1:]]
+    return sized
+
+
+def _width_list(text: str, option: str) -> list[int]:
+    """``"784,256,2"`` -> ``[784, 256, 2]``; a bad list is a ConfigError."""
+    try:
+        widths = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r} is not a comma list of integers (e.g. 784,256,2)"
+        ) from None
+    if not widths:
+        raise ConfigError(f"{option} is empty; give a comma list such as 784,256,2")
+    return widths
+
 
 @app.callback()
 def main(
@@ -166,9 +303,14 @@ def main(
 
 @app.command()
 def compare(
-    dataset: Annotated[str, typer.Option(help="mnist or mnist-5k.")] = _DEFAULTS[
-        "dataset"
-    ],
+    ctx: typer.Context,
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="mnist, mnist-5k, fashion-mnist, kmnist, emnist-letters, or a .npz "
+            "file or a folder of class subfolders."
+        ),
+    ] = _DEFAULTS["dataset"],
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -180,7 +322,11 @@ def compare(
         int, typer.Option(help="Embedding dimension, 1..783.")
     ] = _DEFAULTS["n_components"],
     models: Annotated[
-        str, typer.Option(help="Comma list of pca, fc, cnn.")
+        str,
+        typer.Option(
+            help="Comma list of pca, fc, cnn, vae, umap, tsne (umap and tsne need "
+            "the manifold extra)."
+        ),
     ] = _DEFAULT_MODELS,
     max_epochs: Annotated[
         int, typer.Option(help="Cap on autoencoder training epochs.")
@@ -224,6 +370,13 @@ def compare(
     n_test: Annotated[
         int | None, typer.Option(help="Use only the first N test images.")
     ] = None,
+    manifold_fit_size: Annotated[
+        int,
+        typer.Option(
+            help="umap and tsne are fit on a seeded subsample of this many training "
+            "images, then transform the test images."
+        ),
+    ] = _DEFAULTS["manifold_fit_size"],
     resume: Annotated[
         Path | None,
         typer.Option(
@@ -239,6 +392,20 @@ def compare(
             "<out>/seed<s>/, and the mean and spread of every metric."
         ),
     ] = None,
+    preset: PresetOption = None,
+    encoder: EncoderOption = None,
+    decoder: DecoderOption = None,
+    channels: ChannelsOption = None,
+    dense: DenseOption = None,
+    activation: ActivationOption = _DEFAULTS["activation"],
+    output_activation: OutputActivationOption = _DEFAULTS["output_activation"],
+    batch_norm: BatchNormOption = _DEFAULTS["batch_norm"],
+    dropout: DropoutOption = _DEFAULTS["dropout"],
+    loss: LossOption = _DEFAULTS["loss"],
+    weight_decay: WeightDecayOption = _DEFAULTS["weight_decay"],
+    lr_schedule: LRScheduleOption = _DEFAULTS["lr_schedule"],
+    kl_weight: KLWeightOption = _DEFAULTS["kl_weight"],
+    noise: NoiseOption = _DEFAULTS["noise"],
 ) -> None:
     """Fit PCA and the autoencoders, embed the test set and compare them."""
     from latentbench.compare import default_run_dir, resume_compare
@@ -260,9 +427,11 @@ def compare(
         "strategy": strategy,
         "n_train": n_train,
         "n_test": n_test,
+        "manifold_fit_size": manifold_fit_size,
     }
     run_dir = resume
     try:
+        values = _resolve_preset(ctx, {**values, **_architecture_values(ctx)}, preset)
         if resume is not None:
             _silence_lightning_info()
             metrics = resume_compare(resume, progress=not _STATE["quiet"])
@@ -309,8 +478,10 @@ def train(
 ) -> None:
     """Train one model from a JSON config and save it beside the config.
 
-    Fields: model (fc, cnn or pca), n_components, and optionally learning_rate,
-    batch_size, max_epochs, patience, seed, use_gpu, num_workers, data_dir.
+    Fields: model (fc, cnn, vae or pca), n_components, and optionally
+    learning_rate, batch_size, max_epochs, patience, seed, use_gpu, num_workers,
+    data_dir, and the architecture and training options of compare with
+    underscores (encoder as a list such as [784, 512, 2], batch_norm, loss, ...).
     Writes model.ckpt (autoencoders) or model.npz (PCA) in the config's folder.
     """
     from latentbench.config import ReferenceTrainConfig, read_json_config
@@ -434,21 +605,30 @@ def sweep_table(sweep: dict[str, Any]) -> Table:
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     n_components: Annotated[
         str, typer.Option(help="Comma list of embedding dimensions.")
     ] = "2,3,5,10,20,30,50",
     seeds: Annotated[
         str, typer.Option(help="Comma list of seeds; several give mean and spread.")
     ] = str(_DEFAULTS["seed"]),
-    dataset: Annotated[str, typer.Option(help="mnist or mnist-5k.")] = _DEFAULTS[
-        "dataset"
-    ],
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="mnist, mnist-5k, fashion-mnist, kmnist, emnist-letters, or a .npz "
+            "file or a folder of class subfolders."
+        ),
+    ] = _DEFAULTS["dataset"],
     data_dir: Annotated[
         Path | None,
         typer.Option(help="Folder with the MNIST IDX files; as for compare."),
     ] = None,
     models: Annotated[
-        str, typer.Option(help="Comma list of pca, fc, cnn.")
+        str,
+        typer.Option(
+            help="Comma list of pca, fc, cnn, vae, umap, tsne (umap and tsne need "
+            "the manifold extra)."
+        ),
     ] = _DEFAULT_MODELS,
     max_epochs: Annotated[
         int, typer.Option(help="Cap on autoencoder training epochs.")
@@ -483,6 +663,20 @@ def sweep(
     n_test: Annotated[
         int | None, typer.Option(help="Use only the first N test images.")
     ] = None,
+    preset: PresetOption = None,
+    encoder: EncoderOption = None,
+    decoder: DecoderOption = None,
+    channels: ChannelsOption = None,
+    dense: DenseOption = None,
+    activation: ActivationOption = _DEFAULTS["activation"],
+    output_activation: OutputActivationOption = _DEFAULTS["output_activation"],
+    batch_norm: BatchNormOption = _DEFAULTS["batch_norm"],
+    dropout: DropoutOption = _DEFAULTS["dropout"],
+    loss: LossOption = _DEFAULTS["loss"],
+    weight_decay: WeightDecayOption = _DEFAULTS["weight_decay"],
+    lr_schedule: LRScheduleOption = _DEFAULTS["lr_schedule"],
+    kl_weight: KLWeightOption = _DEFAULTS["kl_weight"],
+    noise: NoiseOption = _DEFAULTS["noise"],
 ) -> None:
     """Run the comparison at each embedding size; plot and tabulate against size.
 
@@ -509,11 +703,13 @@ def sweep(
     try:
         sizes = _int_list(n_components, "--n-components")
         seed_list = _int_list(seeds, "--seeds")
+        values = _resolve_preset(ctx, {**values, **_architecture_values(ctx)}, preset)
+        values.pop("n_components", None)
         for k in sizes:  # every size is checked before the first one runs
-            config = build(CompareConfig, {**values, "n_components": k}, "option")
+            config = build(CompareConfig, _sized(values, k), "option")
         if run_dir is None:
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            run_dir = Path("runs") / f"{stamp}-{dataset}-sweep"
+            run_dir = Path("runs") / f"{stamp}-{dataset_label(dataset)}-sweep"
         result = run_sweep(
             config, sizes, seed_list, run_dir, progress=not _STATE["quiet"]
         )
@@ -531,6 +727,24 @@ def sweep(
         + (f"; reused sizes {', '.join(map(str, reused))}" if reused else "")
     )
     console.print(f"results in [bold]{run_dir}[/], report in {run_dir}/report.html")
+
+
+@app.command()
+def presets() -> None:
+    """List the presets that --preset accepts, with what each is for."""
+    from latentbench.presets import PRESETS
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("preset")
+    table.add_column("for")
+    table.add_column("settings")
+    for preset in PRESETS.values():
+        settings = ", ".join(
+            f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in preset.settings.items()
+        )
+        table.add_row(preset.name, preset.purpose, settings or "(the defaults)")
+    console.print(table)
 
 
 @app.command()

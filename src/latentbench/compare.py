@@ -15,6 +15,8 @@ A run folder holds::
     reconstructions.npz, latent_maps/<model>.npz   what the figures show
                              (see :mod:`latentbench.artifacts`)
     models/pca.npz           PCA's arrays (no pickle)
+    models/{umap,tsne}.npz   the training images a manifold baseline was fit on,
+                             ``fit_index``, and their embedding ``Z_fit``
     models/<ae>/checkpoints/{best,last}.ckpt, models/<ae>/log/metrics.csv
     figures/*.png, report.html   drawn from the files above (``latentbench report``)
 """
@@ -42,12 +44,29 @@ from latentbench import __version__
 from latentbench._io import read_npz, write_json, write_npz, write_text
 from latentbench.artifacts import save_figure_data
 from latentbench.config import CompareConfig, build, read_json_config
-from latentbench.constants import QUALITY_COLUMNS
-from latentbench.data import ImageData, load_dataset, subsample
+from latentbench.constants import (
+    AUTOENCODER_NAMES,
+    CONV_MODEL_NAMES,
+    MANIFOLD_MODEL_NAMES,
+    QUALITY_COLUMNS,
+)
+from latentbench.data import ImageData, load_dataset, resized_for_conv, subsample
+from latentbench.data.user import dataset_label
 from latentbench.errors import ConfigError, LatentbenchError, RunFolderError
-from latentbench.metrics import embedding_metrics, knn_predictions
+from latentbench.metrics import (
+    LABEL_METRICS,
+    NO_LABELS_REASON,
+    embedding_metrics,
+    gmm_clusters,
+    knn_predictions,
+)
 from latentbench.models import make_pca, save_pca
 from latentbench.models.autoencoders import load_checkpoint_dict
+from latentbench.models.manifold import (
+    embed_manifold,
+    import_manifold,
+    manifold_versions,
+)
 from latentbench.models.pca import pca_n_params
 from latentbench.report import build_report
 from latentbench.training import (
@@ -72,25 +91,35 @@ class Embedding:
     Attributes
     ----------
     Z_train : ndarray of shape (n_train, n_components)
+        The training codes the 5-NN classifier is fit on.
     Z_test : ndarray of shape (n_test, n_components)
-    X_hat_test : ndarray of shape (n_test, 784), reconstructions in [0, 1]
-    params : int
+    X_hat_test : ndarray of shape (n_test, 784) or None
+        Reconstructions in [0, 1]; None for a model without a decoder.
+    params : int or None
+        Learned numbers; None for UMAP and t-SNE, which learn no map of their own
+        (their transform reads the whole fit subsample and its embedding).
     fit_seconds : float
     epochs : int or None
+    train_index : ndarray of shape (n_train,) or None
+        The training images ``Z_train`` holds, as indices into the training split;
+        None when it holds all of them in order.
     """
 
     Z_train: np.ndarray
     Z_test: np.ndarray
-    X_hat_test: np.ndarray
-    params: int
+    X_hat_test: np.ndarray | None
+    params: int | None
     fit_seconds: float
     epochs: int | None
+    train_index: np.ndarray | None = None
 
 
 def default_run_dir(config: CompareConfig, root: str | os.PathLike = "runs") -> Path:
     """``runs/<date>-<time>-<dataset>-d<n_components>``."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{stamp}-{config.dataset}-d{config.n_components}"
+    return (
+        Path(root) / f"{stamp}-{dataset_label(config.dataset)}-d{config.n_components}"
+    )
 
 
 class RunLock:
@@ -200,6 +229,55 @@ def fit_pca(data: ImageData, n_components: int, out_dir: Path) -> Embedding:
     )
 
 
+def fit_manifold(
+    name: str, data: ImageData, config: CompareConfig, out_dir: Path
+) -> Embedding:
+    """Fit UMAP or t-SNE on a seeded training subsample, transform the test images.
+
+    The subsample holds ``config.manifold_fit_size`` training images drawn with
+    ``config.seed``; its fitted embedding is ``Z_train`` (the 5-NN classifier is fit
+    on it, with its labels) and is saved, with the indices, in
+    ``models/<name>.npz``. There is no decoder: ``X_hat_test`` and ``params`` are
+    None.
+    """
+    fitted = embed_manifold(
+        name,
+        data.train.X_flat,
+        data.test.X_flat,
+        config.n_components,
+        config.manifold_fit_size,
+        config.seed,
+    )
+    write_npz(
+        out_dir / "models" / f"{name}.npz",
+        fit_index=fitted.fit_index,
+        Z_fit=fitted.Z_fit,
+    )
+    return Embedding(
+        Z_train=fitted.Z_fit,
+        Z_test=fitted.Z_test,
+        X_hat_test=None,
+        params=None,
+        fit_seconds=fitted.fit_seconds,
+        epochs=None,
+        train_index=fitted.fit_index,
+    )
+
+
+def _train_labels(data: ImageData, fitted: Embedding) -> np.ndarray | None:
+    """The labels of ``fitted.Z_train``: of the fit subsample where there is one."""
+    if data.train.y is None or fitted.train_index is None:
+        return data.train.y
+    return data.train.y[fitted.train_index]
+
+
+def _require_extras(models: list[str]) -> None:
+    """Refuse, naming the extra to install, a manifold model whose package is absent."""
+    for name in models:
+        if name in MANIFOLD_MODEL_NAMES:
+            import_manifold(name)
+
+
 def fit_neural(
     name: str,
     data: ImageData,
@@ -214,7 +292,12 @@ def fit_neural(
     when an interrupted fit left one.
     """
     model = init_autoencoder(
-        name, config.n_components, config.learning_rate, config.seed
+        name,
+        config.n_components,
+        config.learning_rate,
+        config.seed,
+        options=config,
+        input_shape=tuple(data.train.X.shape[1:]),
     )
     settings = TrainSettings(
         max_epochs=config.max_epochs,
@@ -264,6 +347,7 @@ def environment(data: ImageData, config: CompareConfig) -> dict[str, Any]:
         "lightning": lightning.__version__,
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
+        **manifold_versions(config.models),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -275,6 +359,8 @@ def environment(data: ImageData, config: CompareConfig) -> dict[str, Any]:
         "data_location": data.location,
         "data_verified": data.verified,
         "payload_sha256": data.payload_sha256,
+        "image_size": list(data.image_size),
+        "class_names": None if data.class_names is None else list(data.class_names),
         "n_train": len(data.train),
         "n_val": len(data.val),
         "n_test": len(data.test),
@@ -313,6 +399,7 @@ def run_compare(
     # Everything that can be refused is refused before the folder is made.
     _refuse_used_folder(out_dir)
     resolve_accelerator(config.accelerator)
+    _require_extras(config.models)
     data = _load_data(config, progress)
     with RunLock(out_dir, new=True):
         write_json(out_dir / "config.json", config.model_dump(mode="json"))
@@ -330,7 +417,7 @@ def _run_as_worker(config: CompareConfig, progress: bool) -> dict[str, Any]:
     data = _load_data(config, progress)
     with tempfile.TemporaryDirectory(prefix="latentbench-rank-") as scratch:
         for name in config.models:
-            if name != "pca":
+            if name in AUTOENCODER_NAMES:
                 fit_neural(name, data, config, Path(scratch), progress)
     return {}
 
@@ -354,6 +441,7 @@ def resume_compare(out_dir: str | os.PathLike, progress: bool = True) -> dict[st
         raise RunFolderError(f"{out_dir} is already complete; nothing to resume")
     config = build(CompareConfig, read_json_config(config_path), str(config_path))
     resolve_accelerator(config.accelerator)
+    _require_extras(config.models)
     data = _load_data(config, progress)
     with RunLock(out_dir, new=False):
         return _run(config, data, out_dir, progress, resume=True)
@@ -408,6 +496,8 @@ def _run_steps(config, data, out_dir, progress, resume) -> dict[str, Any]:
         "n_components": config.n_components,
         "n_train": len(data.train),
         "n_test": len(data.test),
+        "class_names": None if data.class_names is None else list(data.class_names),
+        "skipped_metrics": _skipped_metrics(data),
         "models": results,
     }
     write_json(out_dir / "metrics.json", metrics)
@@ -478,19 +568,33 @@ def _check_same_data(out_dir: Path, env: dict[str, Any]) -> None:
         )
 
 
+def _skipped_metrics(data: ImageData) -> dict[str, str]:
+    """Metric name to the reason it was not computed (empty with labels)."""
+    if data.labelled:
+        return {}
+    logger.info("skipping %s: %s", ", ".join(LABEL_METRICS), NO_LABELS_REASON)
+    return dict.fromkeys(LABEL_METRICS, NO_LABELS_REASON)
+
+
 def _run_model(name, data, config, out_dir, progress, resume):
     start = time.perf_counter()
+    if name in CONV_MODEL_NAMES:
+        # 28x28 input; its metrics compare it with the resized images it saw.
+        data = resized_for_conv(data)
     if name == "pca":
         fitted = fit_pca(data, config.n_components, out_dir)
+    elif name in MANIFOLD_MODEL_NAMES:
+        fitted = fit_manifold(name, data, config, out_dir)
     else:
         fitted = fit_neural(name, data, config, out_dir, progress, resume)
     scores = embedding_metrics(
         data.test.X_flat,
         fitted.X_hat_test,
         fitted.Z_train,
-        data.train.y,
+        _train_labels(data, fitted),
         fitted.Z_test,
         data.test.y,
+        data.n_classes,
     )
     row = {
         **scores,
@@ -500,10 +604,20 @@ def _run_model(name, data, config, out_dir, progress, resume):
         "total_seconds": round(time.perf_counter() - start, 3),
     }
     Z = fitted.Z_test.astype(np.float32)
-    # The test predictions feed the report's confusion matrix.
-    y_pred = knn_predictions(fitted.Z_train, data.train.y, fitted.Z_test)
-    write_npz(out_dir / "embeddings" / f"{name}.npz", Z=Z, y=data.test.y, y_pred=y_pred)
+    write_npz(out_dir / "embeddings" / f"{name}.npz", Z=Z, **_colours(data, fitted))
     return row, Z
+
+
+def _colours(data: ImageData, fitted: Embedding) -> dict[str, np.ndarray]:
+    """What the figures colour the test points by: labels ``y`` and the 5-NN
+    predictions ``y_pred`` (the confusion matrix), else Gaussian-mixture
+    ``clusters``."""
+    if data.labelled:
+        y_pred = knn_predictions(
+            fitted.Z_train, _train_labels(data, fitted), fitted.Z_test
+        )
+        return {"y": data.test.y, "y_pred": y_pred}
+    return {"clusters": gmm_clusters(fitted.Z_test)}
 
 
 def _stored_result(out_dir: Path, name: str):

@@ -10,14 +10,29 @@ import difflib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from latentbench.constants import MIN_TEST_IMAGES, MODEL_NAMES, N_PIXELS
+from latentbench.constants import (
+    DATASET_NAMES,
+    DEFAULT_MODELS,
+    MANIFOLD_FIT_SIZE,
+    MIN_TEST_IMAGES,
+    MODEL_NAMES,
+    N_PIXELS,
+    TSNE_MAX_COMPONENTS,
+)
 from latentbench.errors import ConfigError
 
-DatasetName = Literal["mnist", "mnist-5k"]
+DatasetName = str  # one of DATASET_NAMES, or a path: see CompareConfig._known_dataset
 Accelerator = Literal["auto", "cpu", "gpu"]
 
 
@@ -25,19 +40,133 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class CompareConfig(_Strict):
+Activation = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
+OutputActivation = Literal["sigmoid", "identity"]
+Loss = Literal["mse", "bce"]
+LRSchedule = Literal["constant", "cosine", "onecycle"]
+Width = Annotated[int, Field(ge=1)]
+
+
+class AutoencoderOptions(_Strict):
+    """How the autoencoders are built and trained, beyond their size.
+
+    Attributes
+    ----------
+    encoder, decoder : list of int or None
+        Layer widths of the fully connected models (``fc``, ``vae``), input to
+        code and code to output, e.g. ``[784, 512, 256, 2]`` and ``[2, 64, 784]``:
+        the first encoder width is the number of pixels, the last the code size.
+        None for the reference 784-128-64-12-k; a missing decoder mirrors the
+        encoder.
+    channels : list of int or None
+        Output channels of the convolutional model's stride-2 convolutions, e.g.
+        ``[64, 128]``; None for the reference layout.
+    dense : int or None
+        A dense layer of this width between the convolutions and the code.
+    activation, output_activation, batch_norm, dropout
+        Hidden activation; ``sigmoid`` or ``identity`` output; batch normalisation
+        after hidden layers; dropout probability.
+    loss : str
+        ``mse`` or ``bce`` (binary cross-entropy, needs the sigmoid output).
+    weight_decay : float
+        AdamW's decoupled weight decay; 0 for Adam.
+    lr_schedule : str
+        ``constant``, ``cosine`` or ``onecycle``, stepped every batch.
+    kl_weight : float
+        Weight of the variational autoencoder's KL term.
+    noise : float
+        Denoising: std of the Gaussian noise added to training inputs.
+    """
+
+    encoder: list[Width] | None = Field(None, min_length=2)
+    decoder: list[Width] | None = Field(None, min_length=2)
+    channels: list[Width] | None = Field(None, min_length=1)
+    dense: Width | None = None
+    activation: Activation = "relu"
+    output_activation: OutputActivation = "sigmoid"
+    batch_norm: bool = False
+    dropout: float = Field(0.0, ge=0, lt=1)
+    loss: Loss = "mse"
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    lr_schedule: LRSchedule = "constant"
+    kl_weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    noise: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _code_size_from_encoder(cls, values: Any) -> Any:
+        # `--encoder 784,256,10` alone means ten components.
+        if (
+            isinstance(values, dict)
+            and values.get("encoder")
+            and values.get("n_components") is None
+            and "n_components" in cls.model_fields
+        ):
+            values = {**values, "n_components": values["encoder"][-1]}
+        return values
+
+    @model_validator(mode="after")
+    def _consistent_architecture(self) -> AutoencoderOptions:
+        k = getattr(self, "n_components", None)
+        if self.encoder and k is not None and self.encoder[-1] != k:
+            raise ValueError(
+                f"encoder ends in {self.encoder[-1]} units but n_components is {k}; "
+                "the encoder's last width is the code size"
+            )
+        if self.decoder:
+            code = self.encoder[-1] if self.encoder else k
+            if code is not None and self.decoder[0] != code:
+                raise ValueError(
+                    f"decoder starts at {self.decoder[0]} units but the code has "
+                    f"{code}; the decoder's first width is the code size"
+                )
+            if self.encoder and self.decoder[-1] != self.encoder[0]:
+                raise ValueError(
+                    f"decoder ends in {self.decoder[-1]} units but the encoder reads "
+                    f"{self.encoder[0]} pixels; both ends are the image size"
+                )
+        if self.dense is not None and self.channels is None:
+            raise ValueError(
+                "dense needs channels: the reference cnn has no dense layer"
+            )
+        if self.loss == "bce" and self.output_activation != "sigmoid":
+            raise ValueError(
+                "loss bce needs output_activation sigmoid: cross-entropy reads the "
+                "output as probabilities in [0, 1]"
+            )
+        return self
+
+    def with_code_size(self, n_components: int) -> dict[str, Any]:
+        """The fields that set the code size to ``n_components``, for ``model_copy``.
+
+        A sweep varies the code size; the encoder's last and the decoder's first
+        width follow it.
+        """
+        values: dict[str, Any] = {"n_components": n_components}
+        if self.encoder:
+            values["encoder"] = [*self.encoder[:-1], n_components]
+        if self.decoder:
+            values["decoder"] = [n_components, *self.decoder[1:]]
+        return values
+
+
+class CompareConfig(AutoencoderOptions):
     """Every setting of ``latentbench compare``.
 
     Attributes
     ----------
     dataset : str
-        ``"mnist"`` or ``"mnist-5k"``.
+        One of ``mnist``, ``mnist-5k``, ``fashion-mnist``, ``kmnist``,
+        ``emnist-letters``, or the path of a ``.npz`` file or of a folder with one
+        subfolder of images per class (see :mod:`latentbench.data.user`).
     data_dir : path or None
         Folder that holds the data set; see :func:`latentbench.data.load_mnist`.
     n_components : int
         Embedding dimension, 1..783.
     models : list of str
-        Any of ``pca``, ``fc``, ``cnn``, in the order to run them.
+        Any of ``pca``, ``fc``, ``cnn``, ``vae``, ``umap``, ``tsne``, in the order
+        to run them. ``umap`` and ``tsne`` need the ``manifold`` extra and take at
+        most 3 components for ``tsne``.
     max_epochs, patience, batch_size, learning_rate, seed, accelerator
         Training settings shared by the autoencoders.
     devices, num_nodes, strategy
@@ -45,12 +174,17 @@ class CompareConfig(_Strict):
         autoencoder in two processes; only rank 0 writes the run folder.
     n_train, n_val, n_test : int or None
         Keep only the first so many images of each split (quick runs and tests).
+    manifold_fit_size : int
+        ``umap`` and ``tsne`` are fit on a seeded subsample of this many training
+        images (all of them when there are fewer), then transform the test images.
     """
 
     dataset: DatasetName = "mnist"
     data_dir: Path | None = None
     n_components: int = Field(2, ge=1, le=N_PIXELS - 1)
-    models: list[str] = Field(default_factory=lambda: list(MODEL_NAMES), min_length=1)
+    models: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MODELS), min_length=1
+    )
     max_epochs: int = Field(40, ge=1)
     patience: int = Field(5, ge=1)
     batch_size: int = Field(256, gt=0)
@@ -63,6 +197,29 @@ class CompareConfig(_Strict):
     n_train: int | None = Field(None, gt=0)
     n_val: int | None = Field(None, gt=0)
     n_test: int | None = Field(None, ge=MIN_TEST_IMAGES)
+    # t-SNE's perplexity of 30 needs more than 90 points.
+    manifold_fit_size: int = Field(MANIFOLD_FIT_SIZE, ge=100)
+    preset: str | None = None
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, dataset: str) -> str:
+        if dataset in DATASET_NAMES:
+            return dataset
+        expected = (
+            f"expected one of {', '.join(DATASET_NAMES)}, or the path of a .npz "
+            "file or of a folder with one subfolder of images per class"
+        )
+        if not is_dataset_path(dataset):
+            raise ValueError(
+                f"unknown dataset {dataset!r}{_did_you_mean(dataset, DATASET_NAMES)}; "
+                f"{expected}"
+            )
+        path = Path(dataset)
+        if path.is_dir() or (path.is_file() and path.suffix == ".npz"):
+            return dataset
+        found = "is not a .npz file" if path.is_file() else "does not exist"
+        raise ValueError(f"dataset path {dataset!r} {found}; {expected}")
 
     @field_validator("models")
     @classmethod
@@ -77,14 +234,24 @@ class CompareConfig(_Strict):
             raise ValueError(f"models {models} name a model twice")
         return models
 
+    @model_validator(mode="after")
+    def _tsne_components(self) -> CompareConfig:
+        if "tsne" in self.models and self.n_components > TSNE_MAX_COMPONENTS:
+            raise ValueError(
+                f"tsne embeds into at most {TSNE_MAX_COMPONENTS} dimensions, not "
+                f"n_components {self.n_components}; use fewer components or drop "
+                "tsne from models"
+            )
+        return self
 
-class ReferenceTrainConfig(_Strict):
+
+class ReferenceTrainConfig(AutoencoderOptions):
     """A training config in the reference study's format (``models/<exp>/config.json``).
 
     Attributes
     ----------
     model : str
-        ``fc``, ``cnn`` or ``pca``.
+        ``fc``, ``cnn``, ``vae`` or ``pca``.
     n_components : int
     learning_rate, batch_size, max_epochs : optional training settings
     use_gpu : bool
@@ -92,10 +259,11 @@ class ReferenceTrainConfig(_Strict):
     num_workers : int
         Accepted for compatibility; the data is in memory and needs no workers.
     data_dir : path or None
+    encoder, decoder, channels, ... : see :class:`AutoencoderOptions`
     """
 
     # Numbers and switches are taken as JSON wrote them: "2" or true is not an int.
-    model: Literal["pca", "fc", "cnn"]
+    model: Literal["pca", "fc", "cnn", "vae"]
     n_components: int = Field(ge=1, le=N_PIXELS - 1, strict=True)
     learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False, strict=True)
     batch_size: int = Field(256, gt=0, strict=True)
@@ -105,6 +273,11 @@ class ReferenceTrainConfig(_Strict):
     data_dir: Path | None = None
     patience: int = Field(5, ge=1, strict=True)
     seed: int = Field(0, strict=True)
+
+
+def is_dataset_path(name: str) -> bool:
+    """Whether ``--dataset`` names a file or folder rather than a named data set."""
+    return name.endswith(".npz") or os.sep in name or "/" in name or Path(name).exists()
 
 
 def _did_you_mean(word: str, choices) -> str:
@@ -130,6 +303,10 @@ def validation_message(
         if error["type"] == "too_short":
             message = "must not be empty"
         value = error.get("input")
+        if not error["loc"]:
+            # A rule across fields (a model validator): its message names them.
+            lines.append(f"{source}: {message}")
+            continue
         if source == "option":
             # Shown as typed on the command line: a comma list, not a Python list.
             shown = (

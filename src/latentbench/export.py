@@ -27,6 +27,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -35,7 +36,7 @@ from latentbench._io import atomic_path
 from latentbench.constants import IMAGE_SHAPE
 from latentbench.errors import CheckpointError, ConfigError, MissingDependencyError
 from latentbench.models import AUTOENCODERS, Autoencoder
-from latentbench.models.autoencoders import load_checkpoint_dict
+from latentbench.models.autoencoders import KIND_KEY, load_checkpoint_dict
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ _EXAMPLE_BATCH = 2
 
 
 def autoencoder_kind(model: Autoencoder) -> str:
-    """``"fc"`` or ``"cnn"``: the name of ``model``'s class in ``AUTOENCODERS``."""
+    """``"fc"``, ``"cnn"`` or ``"vae"``: ``model``'s class in ``AUTOENCODERS``."""
     for kind, cls in AUTOENCODERS.items():
         if type(model) is cls:
             return kind
@@ -66,8 +67,10 @@ def export_metadata(model: Autoencoder) -> dict[str, str]:
         "format_version": str(EXPORT_FORMAT_VERSION),
         "kind": autoencoder_kind(model),
         "n_components": json.dumps(int(model.n_components)),
-        "input_shape": json.dumps(list(IMAGE_SHAPE)),
+        "input_shape": json.dumps(list(model.input_shape)),
         "learning_rate": json.dumps(float(model.learning_rate)),
+        # Every constructor argument, so that the architecture can be rebuilt.
+        "hparams": json.dumps(_plain(dict(model.hparams))),
         "latentbench_version": __version__,
     }
 
@@ -131,7 +134,14 @@ def load_safetensors(path: str | os.PathLike) -> Autoencoder:
         ) from None
 
     kind, n_components, learning_rate = _read_metadata(metadata, path)
-    model = AUTOENCODERS[kind](n_components, learning_rate)
+    hparams = _read_hparams(metadata, path)
+    hparams.update(n_components=n_components, learning_rate=learning_rate)
+    try:
+        model = AUTOENCODERS[kind](**hparams)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: metadata 'hparams' does not describe a {kind} autoencoder: {exc}"
+        ) from None
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -171,12 +181,42 @@ def _read_metadata(metadata: dict[str, str], path: Path) -> tuple[str, int, floa
             f"{path}: metadata 'n_components' is {n_components!r}; expected a "
             "positive integer"
         )
-    if fields["input_shape"] != list(IMAGE_SHAPE):
+    shape = fields["input_shape"]
+    if not (
+        isinstance(shape, list)
+        and len(shape) == len(IMAGE_SHAPE)
+        and all(isinstance(n, int) and n >= 1 for n in shape)
+    ):
         raise CheckpointError(
-            f"{path}: metadata 'input_shape' is {fields['input_shape']!r}; this "
-            f"version of latentbench reads {list(IMAGE_SHAPE)} only"
+            f"{path}: metadata 'input_shape' is {shape!r}; expected [channels, "
+            "height, width], such as [1, 28, 28]"
         )
     return kind, n_components, float(fields["learning_rate"])
+
+
+def _read_hparams(metadata: dict[str, str], path: Path) -> dict[str, Any]:
+    """The constructor arguments an export recorded; none for an early export."""
+    if "hparams" not in metadata:
+        return {}
+    try:
+        hparams = json.loads(metadata["hparams"])
+    except json.JSONDecodeError:
+        hparams = None
+    if not isinstance(hparams, dict):
+        raise CheckpointError(
+            f"{path}: metadata 'hparams' is not a JSON object "
+            f"(found {metadata['hparams']!r})"
+        )
+    return hparams
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, for JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def load_autoencoder(path: str | os.PathLike) -> Autoencoder:
@@ -194,12 +234,16 @@ def load_autoencoder(path: str | os.PathLike) -> Autoencoder:
             f"{path} is neither a Lightning checkpoint (.ckpt) nor a safetensors "
             "export (.safetensors)"
         )
-    state_dict = load_checkpoint_dict(path).get("state_dict")
+    checkpoint = load_checkpoint_dict(path)
+    state_dict = checkpoint.get("state_dict")
     if not isinstance(state_dict, dict):
         raise CheckpointError(
             f"{path} holds no 'state_dict'; it is not a Lightning checkpoint"
         )
-    kind = _kind_of(state_dict, path)
+    kind = checkpoint.get(KIND_KEY)
+    if kind not in AUTOENCODERS:
+        # The reference study's checkpoints do not name their model.
+        kind = _kind_of(state_dict, path)
     return AUTOENCODERS[kind].load_from_checkpoint(path).eval()
 
 
@@ -246,7 +290,7 @@ def export_onnx(model: Autoencoder, folder: str | os.PathLike) -> list[Path]:
         )
     metadata = export_metadata(model)
     parts = (
-        (model.encoder, torch.zeros(_EXAMPLE_BATCH, *IMAGE_SHAPE), "x", "z"),
+        (_Encoder(model), torch.zeros(_EXAMPLE_BATCH, *model.input_shape), "x", "z"),
         (model.decoder, torch.zeros(_EXAMPLE_BATCH, model.n_components), "z", "x_hat"),
     )
     written = []
@@ -268,6 +312,17 @@ def export_onnx(model: Autoencoder, folder: str | os.PathLike) -> list[Path]:
         written.append(path)
     logger.info("exported %s encoder and decoder to %s", metadata["kind"], folder)
     return written
+
+
+class _Encoder(torch.nn.Module):
+    """``model.encode`` as a module: the codes, which for the VAE are the means."""
+
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(x)
 
 
 def _require_onnx_exporter() -> None:

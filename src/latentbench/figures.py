@@ -16,7 +16,13 @@ import numpy as np
 from latentbench._io import atomic_path
 from latentbench.constants import IMAGE_HEIGHT, IMAGE_WIDTH
 
-MODEL_TITLES = {"pca": "PCA", "fc": "Fully connected AE", "cnn": "Convolutional AE"}
+MODEL_TITLES = {
+    "pca": "PCA",
+    "fc": "Fully connected AE",
+    "cnn": "Convolutional AE",
+    "umap": "UMAP",
+    "tsne": "t-SNE",
+}
 _POINT_SIZE = 2.0
 _DPI = 120
 
@@ -29,15 +35,29 @@ def _with_caption(title: str, caption: str) -> str:
     return f"{title}\n{caption}" if caption else title
 
 
+def class_colour(label: int, n_classes: int):
+    """The colour of class ``label``: tab10 up to 10 classes, tab20 up to 20, else
+    evenly spaced hues (26 letters stay distinct)."""
+    if n_classes <= 10:
+        return plt.get_cmap("tab10")(label % 10)
+    if n_classes <= 20:
+        return plt.get_cmap("tab20")(label % 20)
+    return plt.get_cmap("gist_rainbow")(label / max(n_classes - 1, 1))
+
+
+def _n_classes(y: np.ndarray) -> int:
+    return int(y.max()) + 1 if len(y) else 0
+
+
 def _draw_2d(ax, Z: np.ndarray, y: np.ndarray, title: str) -> None:
-    cmap = plt.get_cmap("tab10")
+    n_classes = _n_classes(y)
     for label in np.unique(y):
         mask = y == label
         ax.scatter(
             Z[mask, 0],
             Z[mask, 1],
             s=_POINT_SIZE,
-            color=cmap(int(label) % 10),
+            color=class_colour(int(label), n_classes),
             alpha=0.6,
             linewidths=0,
             label=str(label),
@@ -50,9 +70,16 @@ def _draw_2d(ax, Z: np.ndarray, y: np.ndarray, title: str) -> None:
     ax.set_ylabel(f"dimension 2{suffix}")
 
 
-def _legend(fig_or_ax, x: float = 1.0) -> None:
+# The legend's title: "digit" for labels, LEGEND_TITLE_CLUSTERS for unlabelled data
+# coloured by their Gaussian-mixture cluster.
+LEGEND_TITLE = "digit"
+LEGEND_TITLE_CLUSTERS = "cluster (Gaussian mixture)"
+
+
+def _legend(fig_or_ax, x: float = 1.0, title: str = LEGEND_TITLE) -> None:
     fig_or_ax.legend(
-        title="digit",
+        title=title,
+        ncols=2 if len(fig_or_ax.get_legend_handles_labels()[0]) > 13 else 1,
         markerscale=5,
         loc="center left",
         bbox_to_anchor=(x, 0.5),
@@ -68,22 +95,32 @@ def _save(fig, path: Path) -> Path:
 
 
 def scatter_2d(
-    Z: np.ndarray, y: np.ndarray, name: str, path: str | os.PathLike, caption: str = ""
+    Z: np.ndarray,
+    y: np.ndarray,
+    name: str,
+    path: str | os.PathLike,
+    caption: str = "",
+    legend: str = LEGEND_TITLE,
 ) -> Path:
     """Plot the first two dimensions of ``Z`` (n, k), one colour per label."""
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     _draw_2d(ax, Z, y, _with_caption(f"{_title(name)}: test embedding", caption))
-    _legend(ax)
+    _legend(ax, title=legend)
     return _save(fig, Path(path))
 
 
 def scatter_3d(
-    Z: np.ndarray, y: np.ndarray, name: str, path: str | os.PathLike, caption: str = ""
+    Z: np.ndarray,
+    y: np.ndarray,
+    name: str,
+    path: str | os.PathLike,
+    caption: str = "",
+    legend: str = LEGEND_TITLE,
 ) -> Path:
     """Plot a 3D embedding ``Z`` (n, 3), one colour per label."""
     fig = plt.figure(figsize=(7.0, 6.0))
     ax = fig.add_subplot(projection="3d")
-    cmap = plt.get_cmap("tab10")
+    n_classes = _n_classes(y)
     for label in np.unique(y):
         mask = y == label
         ax.scatter(
@@ -91,7 +128,7 @@ def scatter_3d(
             Z[mask, 1],
             Z[mask, 2],
             s=2 * _POINT_SIZE,  # depth thins points out; draw them larger
-            color=cmap(int(label) % 10),
+            color=class_colour(int(label), n_classes),
             alpha=0.7,
             linewidths=0,
             label=str(label),
@@ -100,27 +137,32 @@ def scatter_3d(
     ax.set_xlabel("dimension 1")
     ax.set_ylabel("dimension 2")
     ax.set_zlabel("dimension 3")
-    _legend(ax, x=1.12)  # clear of the z axis label
+    _legend(ax, x=1.12, title=legend)  # clear of the z axis label
     return _save(fig, Path(path))
 
 
 def scatter_side_by_side(
     embeddings: Mapping[str, np.ndarray],
-    y: np.ndarray,
+    y: np.ndarray | Mapping[str, np.ndarray],
     path: str | os.PathLike,
     captions: Mapping[str, str] | None = None,
+    legend: str = LEGEND_TITLE,
 ) -> Path:
-    """All models' 2D scatters in one row, sharing a legend."""
+    """All models' 2D scatters in one row, sharing a legend.
+
+    ``y`` is one label array for all models, or a model's own (its clusters).
+    """
     captions = captions or {}
     n = len(embeddings)
     fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 4.8), squeeze=False)
     for ax, (name, Z) in zip(axes[0], embeddings.items()):
-        _draw_2d(ax, Z, y, _with_caption(_title(name), captions.get(name, "")))
+        labels = y[name] if isinstance(y, Mapping) else y
+        _draw_2d(ax, Z, labels, _with_caption(_title(name), captions.get(name, "")))
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(
         handles,
         labels,
-        title="digit",
+        title=legend,
         markerscale=5,
         loc="center left",
         bbox_to_anchor=(1.0, 0.5),
@@ -132,31 +174,44 @@ def scatter_side_by_side(
 
 def embedding_figures(
     embeddings: Mapping[str, np.ndarray],
-    y: np.ndarray,
+    y: np.ndarray | Mapping[str, np.ndarray],
     folder: str | os.PathLike,
     captions: Mapping[str, str] | None = None,
+    legend: str = LEGEND_TITLE,
 ) -> list[Path]:
     """Write every scatter figure of a comparison into ``folder``.
 
+    ``y`` colours the points: the labels, or a mapping of each model to its own
+    Gaussian-mixture clusters for data without labels (then ``legend`` says so).
     ``captions`` maps a model to a line shown under its title (its key numbers).
     """
     folder = Path(folder)
     captions = captions or {}
     written = []
     for name, Z in embeddings.items():
+        labels = y[name] if isinstance(y, Mapping) else y
+        caption = captions.get(name, "")
         path = folder / f"scatter_{name}.png"
-        written.append(scatter_2d(Z, y, name, path, captions.get(name, "")))
+        written.append(scatter_2d(Z, labels, name, path, caption, legend))
         if Z.shape[1] == 3:
             path = folder / f"scatter3d_{name}.png"
-            written.append(scatter_3d(Z, y, name, path, captions.get(name, "")))
+            written.append(scatter_3d(Z, labels, name, path, caption, legend))
     written.append(
-        scatter_side_by_side(embeddings, y, folder / "scatter_all.png", captions)
+        scatter_side_by_side(
+            embeddings, y, folder / "scatter_all.png", captions, legend
+        )
     )
     return written
 
 
 # Line plots give each model one colour, distinct from the digits' tab10 scatter.
-MODEL_COLOURS = {"pca": "#4d4d4d", "fc": "#1f77b4", "cnn": "#d62728"}
+MODEL_COLOURS = {
+    "pca": "#4d4d4d",
+    "fc": "#1f77b4",
+    "cnn": "#d62728",
+    "umap": "#9467bd",
+    "tsne": "#8c564b",
+}
 _GAP_SHADE = 0.12  # light grey between tiles, on the white-is-zero scale
 _PLAIN = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}")
 
@@ -203,13 +258,13 @@ def reconstruction_grid(
 
     Parameters
     ----------
-    X : ndarray of shape (n, 784) or (n, 28, 28), pixels in [0, 1]
-    X_hats : dict of model name to ndarray of the same shape as ``X``
-    y : ndarray of shape (n,), the labels, shown above the columns
+    X : ndarray of shape (n, h, w), or (n, 784) for 28x28 images, pixels in [0, 1]
+    X_hats : dict of model name to ndarray of shape (n, h', w') (a model may see
+        resized images) or (n, 784)
+    y : ndarray of shape (n,) or None, the labels, shown above the columns
     mse : dict of model name to its test MSE, shown in the row label
     """
     mse = mse or {}
-    side = IMAGE_HEIGHT
     rows = [("original", X)]
     for name, X_hat in X_hats.items():
         label = _title(name)
@@ -222,25 +277,34 @@ def reconstruction_grid(
         len(rows), 1, figsize=(0.5 * n + 1.8, 0.62 * len(rows) + 0.7), squeeze=False
     )
     for ax, (label, images) in zip(axes[:, 0], rows):
-        tiles = np.clip(images.reshape(n, side, IMAGE_WIDTH), 0.0, 1.0)
+        tiles = np.clip(_as_tiles(images), 0.0, 1.0)
         ax.imshow(
             image_mosaic(tiles, n), cmap="gray_r", vmin=0, vmax=1, interpolation="none"
         )
         _bare(ax)
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
     top = axes[0, 0]
-    top.xaxis.tick_top()
-    top.set_xticks(
-        [i * (IMAGE_WIDTH + 2) + IMAGE_WIDTH / 2 - 0.5 for i in range(n)],
-        [str(int(label)) for label in y],
-    )
+    width = _as_tiles(X).shape[2]
+    if y is not None:
+        top.xaxis.tick_top()
+        top.set_xticks(
+            [i * (width + 2) + width / 2 - 0.5 for i in range(n)],
+            [str(int(label)) for label in y],
+        )
     top.tick_params(length=0)
     fig.suptitle(
-        "Reconstructions of the same test digits (MSE per pixel over all test images)",
+        "Reconstructions of the same test images (MSE per pixel over all test images)",
         fontsize=11,
     )
     fig.tight_layout(h_pad=0.3)
     return _save(fig, Path(path))
+
+
+def _as_tiles(images: np.ndarray) -> np.ndarray:
+    # (n, h, w) as is; flat (n, 784) rows are 28x28 (run folders before sizes varied).
+    if images.ndim == 3:
+        return images
+    return images.reshape(len(images), IMAGE_HEIGHT, IMAGE_WIDTH)
 
 
 def eigendigits(
@@ -249,6 +313,7 @@ def eigendigits(
     mean: np.ndarray,
     path: str | os.PathLike,
     max_shown: int = 50,
+    image_size: tuple[int, int] = (IMAGE_HEIGHT, IMAGE_WIDTH),
 ) -> Path:
     """PCA's mean image and its first components as 28x28 images.
 
@@ -259,6 +324,8 @@ def eigendigits(
     mean : ndarray of shape (784,)
     max_shown : int
         Draw at most this many components.
+    image_size : (int, int)
+        ``(height, width)`` of the images PCA was fit on.
     """
     n_shown = min(len(components), max_shown)
     n_tiles = n_shown + 1
@@ -272,7 +339,7 @@ def eigendigits(
     )
     for ax in axes.flat:
         _bare(ax)
-    shape = (IMAGE_HEIGHT, IMAGE_WIDTH)
+    shape = tuple(image_size)
     axes.flat[0].imshow(mean.reshape(shape), cmap="gray_r", vmin=0, vmax=1)
     axes.flat[0].set_title("mean", fontsize=9)
     for i in range(n_shown):
@@ -303,6 +370,7 @@ def latent_map(
     name: str,
     path: str | os.PathLike,
     caption: str = "",
+    legend: str = LEGEND_TITLE,
 ) -> Path:
     """The 2D test embedding beside the decoder's images over the same plane.
 
@@ -310,7 +378,7 @@ def latent_map(
     ----------
     Z : ndarray of shape (n, 2)
     y : ndarray of shape (n,)
-    images : ndarray of shape (len(z2), len(z1), 28, 28)
+    images : ndarray of shape (len(z2), len(z1), height, width)
         ``images[i, j]`` is the decoding of the point ``(z1[j], z2[i])``.
     z1, z2 : ndarray, increasing grid coordinates along each latent dimension
     """
@@ -321,10 +389,10 @@ def latent_map(
     _draw_2d(ax_z, Z, y, _with_caption(f"{_title(name)}: test embedding", caption))
     ax_z.set_xlim(extent[0], extent[1])
     ax_z.set_ylim(extent[2], extent[3])
-    _legend(ax_z, x=1.0)
+    _legend(ax_z, x=1.0, title=legend)
 
     # Highest z2 at the top: imshow draws the first row of the mosaic at the top.
-    tiles = np.clip(images[::-1], 0.0, 1.0).reshape(-1, IMAGE_HEIGHT, IMAGE_WIDTH)
+    tiles = np.clip(images[::-1], 0.0, 1.0).reshape(-1, *images.shape[2:])
     ax_map.imshow(
         image_mosaic(tiles, len(z1), pad=0),
         cmap="gray_r",

@@ -21,15 +21,20 @@ from sklearn.metrics import (
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 
-from latentbench.constants import N_CLASSES
+from latentbench.constants import N_CLASSES, N_CLUSTERS_UNLABELLED
 
 logger = logging.getLogger(__name__)
+
+_ORDER = ("knn_accuracy", "silhouette", "trustworthiness", "gmm_ari", "gmm_nmi")
 
 KNN_NEIGHBORS = 5
 SILHOUETTE_SAMPLE = 5_000
 TRUSTWORTHINESS_SAMPLE = 2_000
 TRUSTWORTHINESS_NEIGHBORS = 5
 METRIC_SEED = 0
+# The metrics that compare the embedding with class labels: None without labels.
+LABEL_METRICS = ("knn_accuracy", "silhouette", "gmm_ari", "gmm_nmi")
+NO_LABELS_REASON = "the data have no labels (no y), so there are no classes to score"
 
 # name -> (lowest, highest) valid value; used by tests and to flag bugs.
 METRIC_RANGES = {
@@ -86,10 +91,19 @@ def trustworthiness_first(X: np.ndarray, Z: np.ndarray) -> float:
     return float(trustworthiness(X, Z[:n], n_neighbors=TRUSTWORTHINESS_NEIGHBORS))
 
 
-def gmm_scores(Z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """ARI and NMI of a 10-component Gaussian mixture's clusters against the labels."""
-    gmm = GaussianMixture(n_components=N_CLASSES, random_state=METRIC_SEED)
-    clusters = gmm.fit_predict(Z.astype(np.float64))
+def gmm_clusters(Z: np.ndarray, n_clusters: int = N_CLUSTERS_UNLABELLED) -> np.ndarray:
+    """Cluster of each row of ``Z`` (n, k) under an ``n_clusters``-component
+    Gaussian mixture fit with seed 0; int64 of shape (n,)."""
+    gmm = GaussianMixture(n_components=n_clusters, random_state=METRIC_SEED)
+    return gmm.fit_predict(Z.astype(np.float64)).astype(np.int64)
+
+
+def gmm_scores(
+    Z: np.ndarray, y: np.ndarray, n_classes: int = N_CLASSES
+) -> tuple[float, float]:
+    """ARI and NMI against the labels of the clusters of a Gaussian mixture with one
+    component per class."""
+    clusters = gmm_clusters(Z, n_classes)
     return (
         float(adjusted_rand_score(y, clusters)),
         float(normalized_mutual_info_score(y, clusters)),
@@ -100,11 +114,15 @@ def embedding_metrics(
     X_test: np.ndarray,
     X_hat_test: np.ndarray | None,
     Z_train: np.ndarray,
-    y_train: np.ndarray,
+    y_train: np.ndarray | None,
     Z_test: np.ndarray,
-    y_test: np.ndarray,
+    y_test: np.ndarray | None,
+    n_classes: int | None = None,
 ) -> dict[str, float | None]:
     """Every metric of one model.
+
+    Without labels (``y_test`` None) the label metrics (``LABEL_METRICS``) are None;
+    the caller reports them skipped for ``NO_LABELS_REASON``.
 
     Parameters
     ----------
@@ -114,7 +132,10 @@ def embedding_metrics(
     Z_train : ndarray of shape (n_train, n_components)
     y_train : ndarray of shape (n_train,)
     Z_test : ndarray of shape (n_test, n_components)
-    y_test : ndarray of shape (n_test,)
+    y_test : ndarray of shape (n_test,) or None
+    n_classes : int, optional
+        Gaussian-mixture components for ARI and NMI; the number of distinct labels
+        in ``y_train`` and ``y_test`` when not given.
     """
     timings = {}
     results: dict[str, float | None] = {}
@@ -130,15 +151,21 @@ def embedding_metrics(
         if X_hat_test is None
         else timed("recon_mse", recon_mse, X_test, X_hat_test)
     )
-    results["knn_accuracy"] = timed(
-        "knn_accuracy", knn_accuracy, Z_train, y_train, Z_test, y_test
-    )
-    results["silhouette"] = timed("silhouette", silhouette, Z_test, y_test)
     results["trustworthiness"] = timed(
         "trustworthiness", trustworthiness_first, X_test, Z_test
     )
-    ari, nmi = timed("gmm", gmm_scores, Z_test, y_test)
-    results["gmm_ari"], results["gmm_nmi"] = ari, nmi
+    if y_test is None or y_train is None:
+        results.update(dict.fromkeys(LABEL_METRICS))
+    else:
+        if n_classes is None:
+            n_classes = len(np.union1d(np.unique(y_train), np.unique(y_test)))
+        results["knn_accuracy"] = timed(
+            "knn_accuracy", knn_accuracy, Z_train, y_train, Z_test, y_test
+        )
+        results["silhouette"] = timed("silhouette", silhouette, Z_test, y_test)
+        ari, nmi = timed("gmm", gmm_scores, Z_test, y_test, n_classes)
+        results["gmm_ari"], results["gmm_nmi"] = ari, nmi
+    results = {key: results[key] for key in ("recon_mse", *_ORDER) if key in results}
     logger.debug("metric seconds: %s", {k: round(v, 2) for k, v in timings.items()})
     results["metric_seconds"] = round(sum(timings.values()), 3)
     results["metric_timings"] = {k: round(v, 3) for k, v in timings.items()}

@@ -29,7 +29,7 @@ import numpy as np
 
 from latentbench import figures
 from latentbench._io import read_npz, write_text
-from latentbench.constants import N_CLASSES, QUALITY_COLUMNS
+from latentbench.constants import MANIFOLD_MODEL_NAMES, N_CLASSES, QUALITY_COLUMNS
 from latentbench.errors import RunFolderError
 
 logger = logging.getLogger(__name__)
@@ -118,9 +118,11 @@ def read_loss_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return log
 
 
-def confusion(y: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Counts (10, 10): row = true digit, column = predicted digit."""
-    counts = np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
+def confusion(
+    y: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES
+) -> np.ndarray:
+    """Counts (n_classes, n_classes): row = true class, column = predicted class."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(counts, (y.astype(np.int64), y_pred.astype(np.int64)), 1)
     return counts
 
@@ -164,14 +166,31 @@ class RunFolder:
         self.environment = self._optional_json("environment.json")
         self.models = list(self.metrics["models"])
         self.n_components = int(self.metrics["n_components"])
+        # Run folders from before labels were optional have no class_names.
+        names = self.metrics.get("class_names", list(map(str, range(N_CLASSES))))
+        self.class_names = names
+        self.n_classes = len(names) if names is not None else None
 
     def _optional_json(self, name: str) -> dict[str, Any]:
         path = self.dir / name
         return read_json(path) if path.is_file() else {}
 
     def embedding(self, name: str) -> dict[str, np.ndarray]:
-        """``Z`` (n, k), ``y`` (n,) and, where saved, ``y_pred`` (n,)."""
+        """``Z`` (n, k) and ``y`` (n,) and, where saved, ``y_pred`` (n,); without
+        labels ``clusters`` (n,) instead of ``y`` and ``y_pred``."""
         return read_npz(self.dir / "embeddings" / f"{name}.npz")
+
+    def colours(self, name: str) -> np.ndarray:
+        """What model ``name``'s test points are coloured by: labels, else its
+        Gaussian-mixture clusters."""
+        saved = self.embedding(name)
+        return saved["y"] if "y" in saved else saved["clusters"]
+
+    @property
+    def legend(self) -> str:
+        if self.class_names is None:
+            return figures.LEGEND_TITLE_CLUSTERS
+        return figures.LEGEND_TITLE
 
     def confusions(self) -> dict[str, np.ndarray]:
         """Each model's 5-NN confusion counts, for models that saved predictions."""
@@ -179,7 +198,7 @@ class RunFolder:
         for name in self.models:
             saved = self.embedding(name)
             if "y_pred" in saved:
-                counts[name] = confusion(saved["y"], saved["y_pred"])
+                counts[name] = confusion(saved["y"], saved["y_pred"], self.n_classes)
         return counts
 
     def loss_logs(self) -> dict[str, dict[str, np.ndarray]]:
@@ -195,7 +214,9 @@ class RunFolder:
 
 
 def _caption(row: Mapping[str, Any]) -> str:
-    parts = [f"5-NN accuracy {row['knn_accuracy']:.3f}"]
+    parts = []
+    if row.get("knn_accuracy") is not None:
+        parts.append(f"5-NN accuracy {row['knn_accuracy']:.3f}")
     if row.get("recon_mse") is not None:
         parts.append(f"MSE {row['recon_mse']:.4f}")
     return ", ".join(parts)
@@ -214,9 +235,13 @@ def draw_run_figures(run: RunFolder) -> dict[str, Path]:
     rows = run.metrics["models"]
     captions = {name: _caption(rows[name]) for name in run.models}
     embeddings = {name: run.embedding(name) for name in run.models}
-    y = embeddings[run.models[0]]["y"]
+    colours = {name: run.colours(name) for name in run.models}
     written = figures.embedding_figures(
-        {name: e["Z"] for name, e in embeddings.items()}, y, folder, captions
+        {name: e["Z"] for name, e in embeddings.items()},
+        colours,
+        folder,
+        captions,
+        run.legend,
     )
     drawn = {path.stem: path for path in written}
 
@@ -226,13 +251,14 @@ def draw_run_figures(run: RunFolder) -> dict[str, Path]:
             grid = read_npz(path)
             drawn[f"latent_map_{name}"] = figures.latent_map(
                 embeddings[name]["Z"],
-                y,
+                colours[name],
                 grid["images"],
                 grid["z1"],
                 grid["z2"],
                 name,
                 folder / f"latent_map_{name}.png",
                 captions[name],
+                run.legend,
             )
     drawn.update(_draw_sample_figures(run, folder))
     return drawn
@@ -247,7 +273,7 @@ def _draw_sample_figures(run: RunFolder, folder: Path) -> dict[str, Path]:
         X_hats = {n: sample[f"X_hat_{n}"] for n in run.models if f"X_hat_{n}" in sample}
         mse = {name: rows[name].get("recon_mse") for name in X_hats}
         drawn["reconstructions"] = figures.reconstruction_grid(
-            sample["X"], X_hats, sample["y"], folder / "reconstructions.png", mse
+            sample["X"], X_hats, sample.get("y"), folder / "reconstructions.png", mse
         )
     path = run.dir / "models" / "pca.npz"
     if path.is_file():
@@ -257,6 +283,7 @@ def _draw_sample_figures(run: RunFolder, folder: Path) -> dict[str, Path]:
             pca["explained_variance_ratio_"],
             pca["mean_"],
             folder / "eigendigits.png",
+            image_size=tuple(run.environment.get("image_size", (28, 28))),
         )
     counts = run.confusions()
     if counts:
@@ -384,10 +411,20 @@ def run_findings(
     fastest = best_models(rows, "fit_seconds")
     if fastest:
         name = fastest[0]
+        params = rows[name].get("params")
+        size = "" if params is None else f", {int(params):,} parameters"
         sentences.append(
             f"Cheapest to fit: {figures.MODEL_TITLES.get(name, name)} "
-            f"({_fmt(rows[name]['fit_seconds'], 'fit_seconds')} s, "
-            f"{int(rows[name]['params']):,} parameters)."
+            f"({_fmt(rows[name]['fit_seconds'], 'fit_seconds')} s{size})."
+        )
+    no_decoder = [name for name in rows if name in MANIFOLD_MODEL_NAMES]
+    if no_decoder:
+        named = " and ".join(figures.MODEL_TITLES.get(n, n) for n in no_decoder)
+        sentences.append(
+            f"{named} {'has' if len(no_decoder) == 1 else 'have'} no decoder: no "
+            "reconstruction error, reconstructions or decoded latent map, and no "
+            "parameter count (the test images are placed by a transform fitted on a "
+            "training subsample)."
         )
     if confusions:
         sentences.append(
@@ -526,7 +563,18 @@ def pairs_table_html(confusions: Mapping[str, np.ndarray]) -> str:
     )
 
 
-def scatter_figure(embeddings: Mapping[str, Mapping[str, np.ndarray]]) -> Any:
+def _hex(label: int, n_classes: int) -> str:
+    if n_classes <= len(TAB10):
+        return TAB10[label]
+    import matplotlib.colors
+
+    return matplotlib.colors.to_hex(figures.class_colour(label, n_classes))
+
+
+def scatter_figure(
+    embeddings: Mapping[str, Mapping[str, np.ndarray]],
+    legend: str = figures.LEGEND_TITLE,
+) -> Any:
     """A plotly figure of the test embeddings, models side by side.
 
     2 components (or more, showing the first two): one scatter per model; 3
@@ -549,9 +597,11 @@ def scatter_figure(embeddings: Mapping[str, Mapping[str, np.ndarray]]) -> Any:
         horizontal_spacing=0.04 if is_3d else 0.06,
     )
     for col, name in enumerate(names, start=1):
-        Z = embeddings[name]["Z"][:MAX_INTERACTIVE_POINTS]
-        y = embeddings[name]["y"][:MAX_INTERACTIVE_POINTS]
-        for digit in range(N_CLASSES):
+        saved = embeddings[name]
+        Z = saved["Z"][:MAX_INTERACTIVE_POINTS]
+        y = (saved["y"] if "y" in saved else saved["clusters"])[:MAX_INTERACTIVE_POINTS]
+        n_classes = max(int(y.max()) + 1 if len(y) else 0, 1)
+        for digit in range(n_classes):
             index = np.flatnonzero(y == digit)
             common = {
                 "name": str(digit),
@@ -559,7 +609,7 @@ def scatter_figure(embeddings: Mapping[str, Mapping[str, np.ndarray]]) -> Any:
                 "showlegend": col == 1,
                 "mode": "markers",
                 "customdata": np.column_stack([y[index], index]),
-                "hovertemplate": "digit %{customdata[0]}<br>test image "
+                "hovertemplate": f"{legend} %{{customdata[0]}}<br>test image "
                 f"#%{{customdata[1]}}<extra>{titles[col - 1]}</extra>",
             }
             coords = {"x": Z[index, 0].round(4), "y": Z[index, 1].round(4)}
@@ -568,20 +618,28 @@ def scatter_figure(embeddings: Mapping[str, Mapping[str, np.ndarray]]) -> Any:
                     **coords,
                     z=Z[index, 2].round(4),
                     **common,
-                    marker={"size": 2, "color": TAB10[digit], "opacity": 0.8},
+                    marker={
+                        "size": 2,
+                        "color": _hex(digit, n_classes),
+                        "opacity": 0.8,
+                    },
                 )
             else:
                 trace = go.Scatter(
                     **coords,
                     **common,
-                    marker={"size": 4, "color": TAB10[digit], "opacity": 0.7},
+                    marker={
+                        "size": 4,
+                        "color": _hex(digit, n_classes),
+                        "opacity": 0.7,
+                    },
                 )
             fig.add_trace(trace, row=1, col=col)
     fig.update_layout(
         template="simple_white",
         height=520 if is_3d else 470,
         margin={"l": 40, "r": 10, "t": 40, "b": 40},
-        legend={"title": {"text": "digit"}, "itemsizing": "constant"},
+        legend={"title": {"text": legend}, "itemsizing": "constant"},
         hoverlabel={"bgcolor": "white"},
     )
     return fig
@@ -722,7 +780,7 @@ def _run_figure_sections(run: RunFolder, drawn: Mapping[str, Path]) -> list[str]
 
 def _embedding_section(run: RunFolder, drawn: Mapping[str, Path]) -> str:
     embeddings = {name: run.embedding(name) for name in run.models}
-    n_test = len(embeddings[run.models[0]]["y"])
+    n_test = len(embeddings[run.models[0]]["Z"])
     shown = min(n_test, MAX_INTERACTIVE_POINTS)
     k = run.n_components
     dims = "" if k in (2, 3) else f" (first two of {k} dimensions)"
@@ -731,11 +789,11 @@ def _embedding_section(run: RunFolder, drawn: Mapping[str, Path]) -> str:
         f"images{dims}. Hover for the digit and the test image's index; drag to "
         "zoom, double-click to reset; click a digit in the legend to hide it.</p>"
     )
-    content = note + plotly_html(scatter_figure(embeddings), "scatter")
+    content = note + plotly_html(scatter_figure(embeddings, run.legend), "scatter")
     if "scatter_all" in drawn:
         content += figure_html(
             drawn["scatter_all"],
-            f"All {n_test:,} test images{dims}, coloured by digit.",
+            f"All {n_test:,} test images{dims}, coloured by {run.legend}.",
             "test embeddings",
             css="print-only",
         )
@@ -796,8 +854,8 @@ _TABLE_NOTE = (
     '<p class="note">Bold and shaded: the best value in the column (lowest MSE, '
     "parameters and fit time; highest of the others). MSE per pixel on [0, 1]; "
     "5-NN accuracy fit on the training embedding; silhouette of the digit classes; "
-    "trustworthiness with 5 neighbours; a 10-component Gaussian mixture's ARI and "
-    "NMI against the labels.</p>"
+    "trustworthiness with 5 neighbours; the ARI and NMI against the labels of a "
+    "Gaussian mixture with one component per class.</p>"
 )
 _NAV = [
     ("findings", "Findings"),
@@ -809,13 +867,26 @@ _NAV = [
 ]
 
 
+def skipped_findings(metrics: Mapping[str, Any]) -> list[str]:
+    """A sentence naming the metrics a run skipped and why; none if it skipped none."""
+    skipped = metrics.get("skipped_metrics") or {}
+    if not skipped:
+        return []
+    reasons = "; ".join(sorted(set(skipped.values())))
+    names = ", ".join(METRIC_NAMES[m] for m in skipped)
+    sentence = (
+        f"Skipped {names}: {reasons}. The scatter plots are coloured by "
+        "Gaussian-mixture cluster instead of class, and there is no confusion matrix."
+    )
+    return [sentence]
+
+
 def render_run(run: RunFolder, drawn: Mapping[str, Path]) -> str:
     """The HTML of a single run's report."""
     rows = run.metrics["models"]
     confusions = run.confusions()
-    body = section(
-        "findings", "Findings", findings_html(run_findings(rows, confusions))
-    )
+    sentences = skipped_findings(run.metrics) + run_findings(rows, confusions)
+    body = section("findings", "Findings", findings_html(sentences))
     body += section("results", "Results", metrics_table_html(rows) + _TABLE_NOTE)
     body += _embedding_section(run, drawn)
     body += "".join(_run_figure_sections(run, drawn))

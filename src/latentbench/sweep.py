@@ -33,8 +33,9 @@ from latentbench.compare import (
     run_compare,
 )
 from latentbench.config import CompareConfig
+from latentbench.constants import TSNE_MAX_COMPONENTS
 from latentbench.data import load_dataset
-from latentbench.errors import RunFolderError
+from latentbench.errors import ConfigError, RunFolderError
 from latentbench.report import build_report
 
 logger = logging.getLogger(__name__)
@@ -261,6 +262,13 @@ def run_sweep(
         The content of ``sweep.json``.
     """
     start = time.perf_counter()
+    too_many = [k for k in sizes if k > TSNE_MAX_COMPONENTS]
+    if "tsne" in config.models and too_many:
+        raise ConfigError(
+            f"tsne embeds into at most {TSNE_MAX_COMPONENTS} dimensions, but the "
+            f"sweep asks for {', '.join(map(str, too_many))}; drop tsne from "
+            f"the models or keep the sizes at {TSNE_MAX_COMPONENTS} or less"
+        )
     out_dir = _prepare_group_dir(Path(out_dir), "sweep", reuse=True)
     data = load_dataset(config.dataset, config.data_dir, seed=config.seed)
     hashes = data.payload_sha256
@@ -270,7 +278,7 @@ def run_sweep(
     # Every size a folder of earlier work may hold is checked before anything is
     # written, so a refused sweep leaves a finished one as it was.
     for k in sizes:
-        sized = config.model_copy(update={"n_components": k})
+        sized = config.model_copy(update=config.with_code_size(k))
         for seed in seeds:
             run_dir = out_dir / f"d{k}" / (f"seed{seed}" if len(seeds) > 1 else "")
             check_same_run(sized.model_copy(update={"seed": seed}), run_dir, hashes)
@@ -278,7 +286,7 @@ def run_sweep(
     results, runs = {}, []
     for k in sizes:
         run_start = time.perf_counter()
-        sized = config.model_copy(update={"n_components": k})
+        sized = config.model_copy(update=config.with_code_size(k))
         folder = out_dir / f"d{k}"
         if len(seeds) > 1:
             results[k] = run_seeds(sized, seeds, folder, progress, True, hashes)

@@ -55,7 +55,12 @@ def train_from_config(
         return f"wrote {target}; validation MSE {recon_mse(data.val.X_flat, X_hat):.5f}"
 
     model = init_autoencoder(
-        config.model, config.n_components, config.learning_rate, config.seed
+        config.model,
+        config.n_components,
+        config.learning_rate,
+        config.seed,
+        options=config,
+        input_shape=tuple(data.train.X.shape[1:]),
     )
     settings = TrainSettings(
         max_epochs=config.max_epochs,

@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -31,6 +32,8 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.loggers import CSVLogger
 
 from latentbench._io import write_text
+from latentbench.config import AutoencoderOptions
+from latentbench.constants import IMAGE_SHAPE
 from latentbench.data import ImageData
 from latentbench.errors import ConfigError, RunInterrupted, TrainingDivergedError
 from latentbench.models import AUTOENCODERS, Autoencoder
@@ -219,11 +222,64 @@ class DivergenceGuard(Callback):
 
 
 def init_autoencoder(
-    name: str, n_components: int, learning_rate: float, seed: int
+    name: str,
+    n_components: int,
+    learning_rate: float,
+    seed: int,
+    options: AutoencoderOptions | None = None,
+    input_shape: tuple[int, ...] = IMAGE_SHAPE,
 ) -> Autoencoder:
-    """A new autoencoder ``name`` whose initial weights depend only on ``seed``."""
+    """A new autoencoder ``name`` whose initial weights depend only on ``seed``.
+
+    ``options`` (architecture and training choices) default to the reference
+    model's; ``input_shape`` is (channels, height, width) of the images.
+    """
+    kwargs = autoencoder_kwargs(name, options or AutoencoderOptions(), input_shape)
     torch.manual_seed(seed)
-    return AUTOENCODERS[name](n_components, learning_rate)
+    return AUTOENCODERS[name](n_components, learning_rate, **kwargs)
+
+
+def autoencoder_kwargs(
+    name: str, options: AutoencoderOptions, input_shape: tuple[int, ...]
+) -> dict[str, Any]:
+    """The constructor arguments of autoencoder ``name`` that ``options`` set."""
+    kwargs: dict[str, Any] = {
+        "loss": options.loss,
+        "weight_decay": options.weight_decay,
+        "lr_schedule": options.lr_schedule,
+        "noise": options.noise,
+        "activation": options.activation,
+        "output_activation": options.output_activation,
+        "batch_norm": options.batch_norm,
+        "dropout": options.dropout,
+    }
+    if name == "cnn":
+        if tuple(input_shape) != IMAGE_SHAPE:
+            raise ConfigError(
+                f"the cnn model reads {IMAGE_SHAPE} images, got {tuple(input_shape)}; "
+                "resize the images first"
+            )
+        return {**kwargs, "channels": options.channels, "dense": options.dense}
+    n_pixels = math.prod(input_shape)
+    if options.encoder and options.encoder[0] != n_pixels:
+        raise ConfigError(
+            f"--encoder starts at {options.encoder[0]} units but the images have "
+            f"{n_pixels} pixels ({'x'.join(map(str, input_shape))}); start it at "
+            f"{n_pixels}"
+        )
+    if options.decoder and options.decoder[-1] != n_pixels:
+        raise ConfigError(
+            f"--decoder ends in {options.decoder[-1]} units but the images have "
+            f"{n_pixels} pixels; end it at {n_pixels}"
+        )
+    if options.encoder:
+        kwargs["hidden"] = options.encoder[1:-1]
+    if options.decoder:
+        kwargs["decoder_hidden"] = options.decoder[1:-1]
+    kwargs["input_shape"] = tuple(input_shape)
+    if name == "vae":
+        kwargs["kl_weight"] = options.kl_weight
+    return kwargs
 
 
 def resolve_accelerator(accelerator: str) -> str:

