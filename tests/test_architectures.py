@@ -294,3 +294,96 @@ def test_preset_run_records_the_preset_and_the_overrides(mnist_dir, tmp_path):
     assert metrics["vae"]["params"] == metrics["fc"]["params"] + 32 * 3 + 3
     Z = np.load(out / "embeddings" / "vae.npz")["Z"]
     assert Z.shape == (200, 3) and np.isfinite(Z).all()
+
+
+def _resolved(args: list[str]) -> dict:
+    """The config compare would run for ``args``, without running it."""
+    import typer
+
+    from latentbench import cli
+
+    seen = {}
+
+    def capture(config, seeds, run_dir):
+        seen["config"] = config
+        raise typer.Exit(0)
+
+    original = cli._compare_seeds
+    cli._compare_seeds = capture
+    try:
+        result = runner.invoke(app, ["compare", *args, "--out", "unused"])
+    finally:
+        cli._compare_seeds = original
+    assert result.exit_code == 0, result.output
+    return seen["config"].model_dump()
+
+
+def test_a_typed_code_size_resizes_the_presets_widths():
+    config = _resolved(["--preset", "map2d", "--n-components", "5"])
+    assert config["encoder"] == [784, 512, 256, 128, 5]
+    assert config["decoder"] == [5, 128, 256, 512, 784]
+
+
+def test_a_typed_encoder_replaces_the_presets_pair():
+    config = _resolved(["--preset", "map2d", "--encoder", "784,64,3"])
+    assert config["encoder"] == [784, 64, 3] and config["decoder"] is None
+    assert config["n_components"] == 3 and config["batch_norm"] is True
+
+
+def test_widths_that_do_not_fit_the_images_are_refused_before_the_folder(
+    mnist_dir, tmp_path
+):
+    out = tmp_path / "never"
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            "--models",
+            "pca,fc",
+            "--encoder",
+            "700,2",
+            "--data-dir",
+            str(mnist_dir),
+            "--n-train",
+            "300",
+            "--n-test",
+            "100",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "starts at 700 units but the images have 784 pixels" in result.output
+    assert not out.exists()
+
+
+def test_a_one_dimensional_embedding_is_drawn_and_reported(mnist_dir, tmp_path):
+    out = tmp_path / "k1"
+    result = runner.invoke(
+        app,
+        [
+            "-q",
+            "compare",
+            "--models",
+            "pca",
+            "--n-components",
+            "1",
+            "--data-dir",
+            str(mnist_dir),
+            "--n-train",
+            "300",
+            "--n-test",
+            "100",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "status.json").read_text())["state"] == "complete"
+    assert (out / "report.html").stat().st_size > 0
+    from latentbench.figures import plane
+
+    Z = np.arange(10.0).reshape(10, 1)
+    drawn = plane(Z)
+    assert drawn.shape == (10, 2) and np.array_equal(drawn[:, 0], Z[:, 0])
+    assert np.ptp(drawn[:, 1]) > 0

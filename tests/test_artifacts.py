@@ -43,14 +43,16 @@ def test_saved_sample_holds_the_right_originals(run_2d, mnist):
     test_y = mnist.test.y[:1000]
     np.testing.assert_array_equal(index, sample_indices(test_y))
     np.testing.assert_array_equal(sample["y"], np.repeat(np.arange(10), 2))
-    np.testing.assert_array_equal(sample["X"], mnist.test.X_flat[index])
+    # Stored as images, (n, height, width).
+    originals = mnist.test.X_flat[index]
+    np.testing.assert_array_equal(sample["X"], originals.reshape(-1, 28, 28))
 
     pca = load_pca(run_2d / "models/pca.npz")
-    expected = pca.inverse_transform(pca.transform(sample["X"]))
+    expected = pca.inverse_transform(pca.transform(originals)).reshape(-1, 28, 28)
     np.testing.assert_allclose(sample["X_hat_pca"], expected, rtol=1e-4, atol=1e-5)
     for name in ("fc", "cnn"):
         X_hat = sample[f"X_hat_{name}"]
-        assert X_hat.shape == (20, 784) and 0 <= X_hat.min() and X_hat.max() <= 1
+        assert X_hat.shape == (20, 28, 28) and 0 <= X_hat.min() and X_hat.max() <= 1
 
 
 @pytest.mark.parametrize("name", ["pca", "fc", "cnn"])

@@ -131,7 +131,7 @@ def test_second_run_into_the_same_folder_is_refused(short_run):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--models", "pca,vae"], "unknown model 'vae'"),
+        (["--models", "pca,vea"], "unknown model 'vea' (did you mean 'vae'?)"),
         (["--models", "pca,fcc"], "did you mean 'fc'"),
         (["--n-components", "0"], "--n-components = 0"),
         (["--n-components", "784"], "less than or equal to 783"),

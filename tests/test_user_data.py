@@ -102,6 +102,14 @@ def test_string_labels_become_class_names(tmp_path):
             r"field y has shape \(200, 2\); expected \(n,\)",
         ),
         ({"X": _images(50)}, r"holds 50 images; at least 100 are needed"),
+        (
+            {"X": _images(200), "y": np.arange(150) % 3},
+            r"field y has 150 labels but X has 200 images",
+        ),
+        (
+            {"X": _images(200), "y": np.arange(400) % 3},
+            r"field y has 400 labels but X has 200 images",
+        ),
     ],
 )
 def test_bad_npz_is_refused_by_name(tmp_path, arrays, match):

@@ -25,7 +25,7 @@ app = typer.Typer(
     name="latentbench",
     help=(
         "Measure what a non-linear autoencoder buys you over PCA on image data: "
-        "train PCA and two autoencoders, embed the test set, compare the numbers."
+        "train PCA and autoencoders, embed the test set, compare the numbers."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -250,10 +250,13 @@ def _resolve_preset(
         and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
     }
     if preset is not None:
-        values = {
-            **preset_settings(preset),
-            **{k: v for k, v in values.items() if k in typed},
-        }
+        base = preset_settings(preset)
+        if "encoder" in typed and "decoder" not in typed:
+            base.pop("decoder", None)  # a typed encoder is mirrored, as without one
+        values = {**base, **{k: v for k, v in values.items() if k in typed}}
+        if "n_components" in typed and "encoder" not in typed:
+            # The preset's widths next to the code follow a typed code size.
+            values = _sized(values, values["n_components"])
     encoder_sets_size = preset is None or "encoder" in typed
     if values.get("encoder") and "n_components" not in typed and encoder_sets_size:
         values.pop("n_components", None)
@@ -339,7 +342,7 @@ def compare(
         "batch_size"
     ],
     learning_rate: Annotated[
-        float, typer.Option(help="Adam learning rate.")
+        float, typer.Option(help="Adam (AdamW) step size; the peak under onecycle.")
     ] = _DEFAULTS["learning_rate"],
     seed: Annotated[
         int, typer.Option(help="Seeds the split, the initial weights, the batches.")
@@ -509,7 +512,7 @@ def train(
 
 @app.command()
 def summary(
-    model: Annotated[str, typer.Argument(help="fc or cnn.")],
+    model: Annotated[str, typer.Argument(help="fc, cnn or vae.")],
     n_components: Annotated[int, typer.Option(help="Embedding dimension.")] = 2,
 ) -> None:
     """Print a model's layers: name, type, parameters, input and output size."""
@@ -641,7 +644,7 @@ def sweep(
         "batch_size"
     ],
     learning_rate: Annotated[
-        float, typer.Option(help="Adam learning rate.")
+        float, typer.Option(help="Adam (AdamW) step size; the peak under onecycle.")
     ] = _DEFAULTS["learning_rate"],
     accelerator: Annotated[
         str, typer.Option(help="auto (a GPU where one exists), cpu or gpu.")
@@ -663,6 +666,13 @@ def sweep(
     n_test: Annotated[
         int | None, typer.Option(help="Use only the first N test images.")
     ] = None,
+    manifold_fit_size: Annotated[
+        int,
+        typer.Option(
+            help="umap and tsne are fit on a seeded subsample of this many training "
+            "images, then transform the test images."
+        ),
+    ] = _DEFAULTS["manifold_fit_size"],
     preset: PresetOption = None,
     encoder: EncoderOption = None,
     decoder: DecoderOption = None,
@@ -698,6 +708,7 @@ def sweep(
         "accelerator": accelerator,
         "n_train": n_train,
         "n_test": n_test,
+        "manifold_fit_size": manifold_fit_size,
     }
     run_dir = out
     try:
@@ -772,7 +783,7 @@ def export(
         Path,
         typer.Argument(
             metavar="MODEL_CKPT",
-            help="An fc or cnn checkpoint (.ckpt) or a safetensors export.",
+            help="An fc, cnn or vae checkpoint (.ckpt) or a safetensors export.",
         ),
     ],
     out: Annotated[

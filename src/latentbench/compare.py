@@ -47,6 +47,7 @@ from latentbench.config import CompareConfig, build, read_json_config
 from latentbench.constants import (
     AUTOENCODER_NAMES,
     CONV_MODEL_NAMES,
+    IMAGE_SHAPE,
     MANIFOLD_MODEL_NAMES,
     QUALITY_COLUMNS,
 )
@@ -71,6 +72,7 @@ from latentbench.models.pca import pca_n_params
 from latentbench.report import build_report
 from latentbench.training import (
     TrainSettings,
+    autoencoder_kwargs,
     encode,
     fit_autoencoder,
     init_autoencoder,
@@ -401,9 +403,18 @@ def run_compare(
     resolve_accelerator(config.accelerator)
     _require_extras(config.models)
     data = _load_data(config, progress)
+    _check_architectures(config, data)
     with RunLock(out_dir, new=True):
         write_json(out_dir / "config.json", config.model_dump(mode="json"))
         return _run(config, data, out_dir, progress, resume=False)
+
+
+def _check_architectures(config: CompareConfig, data: ImageData) -> None:
+    """Refuse widths that do not fit the images before any folder or fit exists."""
+    for name in config.models:
+        if name in AUTOENCODER_NAMES:
+            shape = IMAGE_SHAPE if name in CONV_MODEL_NAMES else data.train.X.shape[1:]
+            autoencoder_kwargs(name, config, tuple(shape))
 
 
 def _run_as_worker(config: CompareConfig, progress: bool) -> dict[str, Any]:

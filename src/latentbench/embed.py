@@ -73,6 +73,12 @@ def load_encoder(path: str | os.PathLike) -> Encoder:
             "a .safetensors export or a PCA .npz"
         )
     model = load_autoencoder(path)
+    if tuple(model.input_shape) != IMAGE_SHAPE:
+        size = "x".join(map(str, model.input_shape[1:]))
+        raise CheckpointError(
+            f"{path} was trained on {size} images; embed reads 28x28 images only "
+            "(use the model from Python: latentbench.export.load_autoencoder)"
+        )
     return lambda X: encode(model, X).numpy().astype(np.float32, copy=False)
 
 

@@ -49,7 +49,19 @@ def _n_classes(y: np.ndarray) -> int:
     return int(y.max()) + 1 if len(y) else 0
 
 
+def plane(Z: np.ndarray) -> np.ndarray:
+    """Points to draw in a plane: ``Z`` itself, or for a 1-D embedding its values
+    against a seeded jitter, so that the points do not stack on one line."""
+    if Z.shape[1] >= 2:
+        return Z
+    spread = float(np.ptp(Z[:, 0])) or 1.0
+    jitter = np.random.default_rng(0).uniform(-0.05, 0.05, len(Z)) * spread
+    return np.column_stack([Z[:, 0], jitter])
+
+
 def _draw_2d(ax, Z: np.ndarray, y: np.ndarray, title: str) -> None:
+    dims = Z.shape[1]
+    Z = plane(Z)
     n_classes = _n_classes(y)
     for label in np.unique(y):
         mask = y == label
@@ -64,10 +76,9 @@ def _draw_2d(ax, Z: np.ndarray, y: np.ndarray, title: str) -> None:
             rasterized=True,
         )
     ax.set_title(title)
-    dims = Z.shape[1]
     suffix = f" of {dims}" if dims > 2 else ""
     ax.set_xlabel(f"dimension 1{suffix}")
-    ax.set_ylabel(f"dimension 2{suffix}")
+    ax.set_ylabel(f"dimension 2{suffix}" if dims > 1 else "jitter (1-D embedding)")
 
 
 # The legend's title: "digit" for labels, LEGEND_TITLE_CLUSTERS for unlabelled data

@@ -68,8 +68,8 @@ _PRESETS = (
             "batch_norm": True,
             "lr_schedule": "onecycle",
             "learning_rate": 2e-3,
-            "max_epochs": 30,
-            "patience": 30,
+            "max_epochs": 40,
+            "patience": 40,
         },
     ),
     Preset(

@@ -34,7 +34,7 @@ from latentbench.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("fc", "cnn")
+KINDS = ("fc", "cnn", "vae")
 # training.ACCELERATORS, named here so that importing this module skips Lightning.
 ACCELERATORS = ("auto", "cpu", "gpu")
 
@@ -56,15 +56,16 @@ class AutoencoderReducer(
     """Reduce 28x28 images to ``n_components`` numbers with a trained autoencoder.
 
     A scikit-learn transformer: ``fit`` trains latentbench's fully connected
-    (``kind="fc"``) or convolutional (``kind="cnn"``) autoencoder with Adam on the
-    mean squared reconstruction error, early-stopping on a seeded validation split
+    (``kind="fc"``), convolutional (``kind="cnn"``) or variational (``kind="vae"``,
+    its codes the posterior means) autoencoder with Adam on the mean squared
+    reconstruction error, early-stopping on a seeded validation split
     held out of ``X``, and keeps the weights of the epoch with the lowest validation
     loss. ``transform`` encodes, ``inverse_transform`` decodes, and ``score`` is the
     negative reconstruction error, so ``GridSearchCV`` can tune it unsupervised.
 
     Parameters
     ----------
-    kind : {"fc", "cnn"}, default="fc"
+    kind : {"fc", "cnn", "vae"}, default="fc"
         The architecture (see the README's "The models").
     n_components : int, default=2
         Size of the bottleneck, 1..783.

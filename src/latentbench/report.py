@@ -190,7 +190,7 @@ class RunFolder:
     def legend(self) -> str:
         if self.class_names is None:
             return figures.LEGEND_TITLE_CLUSTERS
-        return figures.LEGEND_TITLE
+        return class_noun(self.metrics.get("dataset"))
 
     def confusions(self) -> dict[str, np.ndarray]:
         """Each model's 5-NN confusion counts, for models that saved predictions."""
@@ -386,12 +386,21 @@ def pairs_finding(confusions: Mapping[str, np.ndarray]) -> list[str]:
     return sentences
 
 
+def class_noun(dataset: str | None) -> str:
+    """What a class is called in legends and findings: a digit on MNIST."""
+    return figures.LEGEND_TITLE if dataset in ("mnist", "mnist-5k", None) else "class"
+
+
 def run_findings(
     rows: Mapping[str, Mapping[str, Any]],
     confusions: Mapping[str, np.ndarray],
     spread: Mapping[str, Mapping[str, float]] | None = None,
+    noun: str = "digit",
 ) -> list[str]:
-    """The findings paragraph of a comparison, as sentences, from the numbers only."""
+    """The findings paragraph of a comparison, as sentences, from the numbers only.
+
+    ``noun`` names a class ("digit" on MNIST).
+    """
     sentences = []
     wins: dict[str, int] = {}
     for column in QUALITY:
@@ -428,8 +437,9 @@ def run_findings(
         )
     if confusions:
         sentences.append(
-            "Digit pairs the 5-NN classifier mixes up in each embedding, either way "
-            "round (test images, share of both digits' images):"
+            f"{noun.capitalize()} pairs the 5-NN classifier mixes up in each "
+            f"embedding, either way round (test images, share of both {noun}s' "
+            "images):"
         )
         sentences.extend(pairs_finding(confusions))
     return sentences
@@ -598,7 +608,7 @@ def scatter_figure(
     )
     for col, name in enumerate(names, start=1):
         saved = embeddings[name]
-        Z = saved["Z"][:MAX_INTERACTIVE_POINTS]
+        Z = figures.plane(saved["Z"][:MAX_INTERACTIVE_POINTS])
         y = (saved["y"] if "y" in saved else saved["clusters"])[:MAX_INTERACTIVE_POINTS]
         n_classes = max(int(y.max()) + 1 if len(y) else 0, 1)
         for digit in range(n_classes):
@@ -885,7 +895,9 @@ def render_run(run: RunFolder, drawn: Mapping[str, Path]) -> str:
     """The HTML of a single run's report."""
     rows = run.metrics["models"]
     confusions = run.confusions()
-    sentences = skipped_findings(run.metrics) + run_findings(rows, confusions)
+    sentences = skipped_findings(run.metrics) + run_findings(
+        rows, confusions, noun=run.legend
+    )
     body = section("findings", "Findings", findings_html(sentences))
     body += section("results", "Results", metrics_table_html(rows) + _TABLE_NOTE)
     body += _embedding_section(run, drawn)
@@ -915,7 +927,10 @@ def seeds_findings(run_dir: Path) -> list[str]:
             "beyond the seed spread when it exceeds the two standard deviations added."
         )
     ]
-    return sentences + run_findings(metrics["models"], confusions, metrics["std"])
+    noun = class_noun(metrics.get("dataset"))
+    return sentences + run_findings(
+        metrics["models"], confusions, metrics["std"], noun=noun
+    )
 
 
 def render_seeds(run_dir: Path, first: RunFolder, drawn: Mapping[str, Path]) -> str:
@@ -1149,7 +1164,7 @@ def findings(run_dir: str | os.PathLike) -> list[str]:
     if kind == "seeds":
         return seeds_findings(run_dir)
     run = RunFolder(run_dir)
-    return run_findings(run.metrics["models"], run.confusions())
+    return run_findings(run.metrics["models"], run.confusions(), noun=run.legend)
 
 
 def build_report(run_dir: str | os.PathLike) -> Path:

@@ -101,6 +101,11 @@ def load_user_data(path: str | os.PathLike, *, seed: int = 0) -> ImageData:
     X = torch.from_numpy(images).unsqueeze(1)  # (n, h, w) -> (n, 1, h, w)
     validate_images(X, str(path))
     y, class_names = _labels(y_raw, class_names, path)
+    if y is not None and len(y) != len(X):
+        raise DataError(
+            f"{path}: field y has {len(y)} labels but X has {len(X)} images; expected "
+            "one label an image"
+        )
     train, val, test = _split(X, y, seed, path)
     logger.info(
         "loaded %s (%s): %dx%d images, %s; %d train, %d validation, %d test",
