@@ -280,7 +280,7 @@ def test_codes_of_the_wrong_width_are_refused(fitted):
 @pytest.mark.parametrize(
     "param, value, match",
     [
-        ("kind", "mlp", r"kind must be one of 'fc', 'cnn'; got 'mlp'"),
+        ("kind", "mlp", r"kind must be one of 'fc', 'cnn', 'vae'; got 'mlp'"),
         ("n_components", 0, r"n_components must be an integer from 1 to 783; got 0"),
         ("n_components", 2.0, r"n_components must be an integer .*; got 2\.0"),
         ("max_epochs", 0, r"max_epochs must be an integer >= 1; got 0"),
