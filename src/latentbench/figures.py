@@ -20,6 +20,7 @@ MODEL_TITLES = {
     "pca": "PCA",
     "fc": "Fully connected AE",
     "cnn": "Convolutional AE",
+    "vae": "Variational AE",
     "umap": "UMAP",
     "tsne": "t-SNE",
 }
