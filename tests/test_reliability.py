@@ -22,6 +22,10 @@ TIMED_KEYS = {"fit_seconds", "total_seconds", "metric_seconds", "metric_timings"
 
 def cli(*args, **kwargs):
     command = [sys.executable, "-m", "latentbench", "--quiet", *map(str, args)]
+    # As from a shell, Ctrl-C starts at its default: an ignored SIGINT, which
+    # something in this test process may have left, would stay ignored across exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
