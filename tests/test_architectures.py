@@ -223,6 +223,11 @@ def test_config_refuses_inconsistent_architectures():
             "output_activation": "identity",
         },
         "dense needs channels": {"dense": 64},
+        r"shape the cnn model, which models \(pca,fc\) does not include": {
+            "channels": [8, 16],
+            "models": ["pca", "fc"],
+        },
+        "needs at least 2 values": {"encoder": [784]},
     }
     for message, values in cases.items():
         with pytest.raises(ConfigError, match=message):

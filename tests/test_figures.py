@@ -110,3 +110,30 @@ def test_sweep_figures(tmp_path):
         sizes, mse, "5-NN", "kNN", tmp_path / "k.png", spreads=spread
     )
     _assert_drawn(path, (600, 400))
+
+
+def test_legends_and_pairs_use_the_class_names_of_the_data_set():
+    import matplotlib.pyplot as plt
+
+    from latentbench.report import pairs_finding, scatter_figure
+
+    names = ("T-shirt/top", "Trouser", "Pullover")
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    Z = rng.normal(size=(60, 2)) + 3 * y[:, None]
+
+    named, plain = plt.subplots(1, 2)[1]
+    figures._draw_2d(named, Z, y, "fc", names)
+    assert named.get_legend_handles_labels()[1] == list(names)
+    figures._draw_2d(plain, Z, y, "fc")
+    assert plain.get_legend_handles_labels()[1] == ["0", "1", "2"]
+    plt.close("all")
+
+    plotly = scatter_figure({"fc": {"Z": Z, "y": y}}, "class", names)
+    assert [trace.name for trace in plotly.data] == list(names)
+    assert "class Trouser" in plotly.data[1].hovertemplate
+
+    counts = np.array([[18, 2, 0], [0, 20, 0], [1, 0, 19]])
+    (sentence,) = pairs_finding({"fc": counts}, names)
+    assert "T-shirt/top/Trouser (2," in sentence
+    assert "T-shirt/top/Pullover (1," in sentence

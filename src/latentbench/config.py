@@ -235,6 +235,17 @@ class CompareConfig(AutoencoderOptions):
         return models
 
     @model_validator(mode="after")
+    def _cnn_layout_needs_cnn(self) -> CompareConfig:
+        if (self.channels is not None or self.dense is not None) and (
+            "cnn" not in self.models
+        ):
+            raise ValueError(
+                "channels and dense shape the cnn model, which models "
+                f"({','.join(self.models)}) does not include; add cnn or drop them"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _tsne_components(self) -> CompareConfig:
         if "tsne" in self.models and self.n_components > TSNE_MAX_COMPONENTS:
             raise ValueError(
@@ -301,7 +312,10 @@ def validation_message(
             continue
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "too_short":
-            message = "must not be empty"
+            least = error.get("ctx", {}).get("min_length", 1)
+            message = (
+                "must not be empty" if least == 1 else f"needs at least {least} values"
+            )
         value = error.get("input")
         if not error["loc"]:
             # A rule across fields (a model validator): its message names them.

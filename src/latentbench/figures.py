@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -60,7 +60,17 @@ def plane(Z: np.ndarray) -> np.ndarray:
     return np.column_stack([Z[:, 0], jitter])
 
 
-def _draw_2d(ax, Z: np.ndarray, y: np.ndarray, title: str) -> None:
+def label_text(label: int, names: Sequence[str] | None = None) -> str:
+    """What the legend calls class ``label``: its name where the data set has
+    names (Fashion-MNIST's "Trouser"), else its index (digits, clusters)."""
+    if names is not None and 0 <= label < len(names):
+        return str(names[label])
+    return str(label)
+
+
+def _draw_2d(
+    ax, Z: np.ndarray, y: np.ndarray, title: str, names: Sequence[str] | None = None
+) -> None:
     dims = Z.shape[1]
     Z = plane(Z)
     n_classes = _n_classes(y)
@@ -73,7 +83,7 @@ def _draw_2d(ax, Z: np.ndarray, y: np.ndarray, title: str) -> None:
             color=class_colour(int(label), n_classes),
             alpha=0.6,
             linewidths=0,
-            label=str(label),
+            label=label_text(int(label), names),
             rasterized=True,
         )
     ax.set_title(title)
@@ -113,10 +123,12 @@ def scatter_2d(
     path: str | os.PathLike,
     caption: str = "",
     legend: str = LEGEND_TITLE,
+    names: Sequence[str] | None = None,
 ) -> Path:
-    """Plot the first two dimensions of ``Z`` (n, k), one colour per label."""
+    """Plot the first two dimensions of ``Z`` (n, k), one colour per label;
+    ``names`` label the legend (class names), else the label values do."""
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    _draw_2d(ax, Z, y, _with_caption(f"{_title(name)}: test embedding", caption))
+    _draw_2d(ax, Z, y, _with_caption(f"{_title(name)}: test embedding", caption), names)
     _legend(ax, title=legend)
     return _save(fig, Path(path))
 
@@ -128,8 +140,10 @@ def scatter_3d(
     path: str | os.PathLike,
     caption: str = "",
     legend: str = LEGEND_TITLE,
+    names: Sequence[str] | None = None,
 ) -> Path:
-    """Plot a 3D embedding ``Z`` (n, 3), one colour per label."""
+    """Plot a 3D embedding ``Z`` (n, 3), one colour per label (see
+    :func:`scatter_2d` for ``names``)."""
     fig = plt.figure(figsize=(7.0, 6.0))
     ax = fig.add_subplot(projection="3d")
     n_classes = _n_classes(y)
@@ -143,7 +157,7 @@ def scatter_3d(
             color=class_colour(int(label), n_classes),
             alpha=0.7,
             linewidths=0,
-            label=str(label),
+            label=label_text(int(label), names),
         )
     ax.set_title(_with_caption(f"{_title(name)}: test embedding (3D)", caption))
     ax.set_xlabel("dimension 1")
@@ -159,6 +173,7 @@ def scatter_side_by_side(
     path: str | os.PathLike,
     captions: Mapping[str, str] | None = None,
     legend: str = LEGEND_TITLE,
+    names: Sequence[str] | None = None,
 ) -> Path:
     """All models' 2D scatters in one row, sharing a legend.
 
@@ -169,7 +184,9 @@ def scatter_side_by_side(
     fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 4.8), squeeze=False)
     for ax, (name, Z) in zip(axes[0], embeddings.items()):
         labels = y[name] if isinstance(y, Mapping) else y
-        _draw_2d(ax, Z, labels, _with_caption(_title(name), captions.get(name, "")))
+        _draw_2d(
+            ax, Z, labels, _with_caption(_title(name), captions.get(name, "")), names
+        )
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(
         handles,
@@ -190,12 +207,14 @@ def embedding_figures(
     folder: str | os.PathLike,
     captions: Mapping[str, str] | None = None,
     legend: str = LEGEND_TITLE,
+    names: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write every scatter figure of a comparison into ``folder``.
 
     ``y`` colours the points: the labels, or a mapping of each model to its own
     Gaussian-mixture clusters for data without labels (then ``legend`` says so).
     ``captions`` maps a model to a line shown under its title (its key numbers).
+    ``names`` are the class names the legends show, None for the label values.
     """
     folder = Path(folder)
     captions = captions or {}
@@ -204,13 +223,13 @@ def embedding_figures(
         labels = y[name] if isinstance(y, Mapping) else y
         caption = captions.get(name, "")
         path = folder / f"scatter_{name}.png"
-        written.append(scatter_2d(Z, labels, name, path, caption, legend))
+        written.append(scatter_2d(Z, labels, name, path, caption, legend, names))
         if Z.shape[1] == 3:
             path = folder / f"scatter3d_{name}.png"
-            written.append(scatter_3d(Z, labels, name, path, caption, legend))
+            written.append(scatter_3d(Z, labels, name, path, caption, legend, names))
     written.append(
         scatter_side_by_side(
-            embeddings, y, folder / "scatter_all.png", captions, legend
+            embeddings, y, folder / "scatter_all.png", captions, legend, names
         )
     )
     return written
@@ -383,6 +402,7 @@ def latent_map(
     path: str | os.PathLike,
     caption: str = "",
     legend: str = LEGEND_TITLE,
+    names: Sequence[str] | None = None,
 ) -> Path:
     """The 2D test embedding beside the decoder's images over the same plane.
 
@@ -398,7 +418,9 @@ def latent_map(
     half2 = (z2[1] - z2[0]) / 2 if len(z2) > 1 else 0.5
     extent = (z1[0] - half1, z1[-1] + half1, z2[0] - half2, z2[-1] + half2)
     fig, (ax_z, ax_map) = plt.subplots(1, 2, figsize=(12.0, 5.8))
-    _draw_2d(ax_z, Z, y, _with_caption(f"{_title(name)}: test embedding", caption))
+    _draw_2d(
+        ax_z, Z, y, _with_caption(f"{_title(name)}: test embedding", caption), names
+    )
     ax_z.set_xlim(extent[0], extent[1])
     ax_z.set_ylim(extent[2], extent[3])
     _legend(ax_z, x=1.0, title=legend)

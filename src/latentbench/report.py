@@ -242,6 +242,7 @@ def draw_run_figures(run: RunFolder) -> dict[str, Path]:
         folder,
         captions,
         run.legend,
+        run.class_names,
     )
     drawn = {path.stem: path for path in written}
 
@@ -259,6 +260,7 @@ def draw_run_figures(run: RunFolder) -> dict[str, Path]:
                 folder / f"latent_map_{name}.png",
                 captions[name],
                 run.legend,
+                run.class_names,
             )
     drawn.update(_draw_sample_figures(run, folder))
     return drawn
@@ -369,15 +371,23 @@ def metric_finding(
     )
 
 
-def pairs_finding(confusions: Mapping[str, np.ndarray]) -> list[str]:
-    """A sentence per model naming its five most confused digit pairs."""
+def pair_text(pair: Mapping[str, Any], names: Sequence[str] | None = None) -> str:
+    """A confused pair as ``a/b``, by class name where the data set has names."""
+    a, b = (figures.label_text(pair[key], names) for key in ("a", "b"))
+    return f"{a}/{b}"
+
+
+def pairs_finding(
+    confusions: Mapping[str, np.ndarray], names: Sequence[str] | None = None
+) -> list[str]:
+    """A sentence per model naming its five most confused class pairs."""
     sentences = []
     for name, counts in confusions.items():
         pairs = confused_pairs(counts)
         if not pairs:
             continue
         named = ", ".join(
-            f"{p['a']}/{p['b']} ({p['count']:,}, {100 * p['share']:.1f}%)"
+            f"{pair_text(p, names)} ({p['count']:,}, {100 * p['share']:.1f}%)"
             for p in pairs
         )
         sentences.append(
@@ -396,10 +406,11 @@ def run_findings(
     confusions: Mapping[str, np.ndarray],
     spread: Mapping[str, Mapping[str, float]] | None = None,
     noun: str = "digit",
+    names: Sequence[str] | None = None,
 ) -> list[str]:
     """The findings paragraph of a comparison, as sentences, from the numbers only.
 
-    ``noun`` names a class ("digit" on MNIST).
+    ``noun`` names a class ("digit" on MNIST); ``names`` are the class names.
     """
     sentences = []
     wins: dict[str, int] = {}
@@ -441,7 +452,7 @@ def run_findings(
             f"embedding, either way round (test images, share of both {noun}s' "
             "images):"
         )
-        sentences.extend(pairs_finding(confusions))
+        sentences.extend(pairs_finding(confusions, names))
     return sentences
 
 
@@ -557,12 +568,15 @@ def key_value_table(items: Sequence[tuple[str, Any]]) -> str:
     )
 
 
-def pairs_table_html(confusions: Mapping[str, np.ndarray]) -> str:
+def pairs_table_html(
+    confusions: Mapping[str, np.ndarray], names: Sequence[str] | None = None
+) -> str:
     head = "".join(f"<th>#{i + 1}</th>" for i in range(N_CONFUSED_PAIRS))
     body = []
     for name, counts in confusions.items():
         cells = [
-            f"<td>{p['a']} / {p['b']}: {p['count']:,} ({100 * p['share']:.1f}%)</td>"
+            f"<td>{esc(pair_text(p, names))}: {p['count']:,} "
+            f"({100 * p['share']:.1f}%)</td>"
             for p in confused_pairs(counts)
         ]
         title = esc(figures.MODEL_TITLES.get(name, name))
@@ -584,12 +598,14 @@ def _hex(label: int, n_classes: int) -> str:
 def scatter_figure(
     embeddings: Mapping[str, Mapping[str, np.ndarray]],
     legend: str = figures.LEGEND_TITLE,
+    class_names: Sequence[str] | None = None,
 ) -> Any:
     """A plotly figure of the test embeddings, models side by side.
 
     2 components (or more, showing the first two): one scatter per model; 3
-    components: one 3D scatter per model. Hover names the digit and the test
-    image's index; clicking a digit in the legend hides it in every panel.
+    components: one 3D scatter per model. Hover names the class (by
+    ``class_names``, else by index) and the test image's index; clicking a class
+    in the legend hides it in every panel.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -613,14 +629,15 @@ def scatter_figure(
         n_classes = max(int(y.max()) + 1 if len(y) else 0, 1)
         for digit in range(n_classes):
             index = np.flatnonzero(y == digit)
+            shown = figures.label_text(digit, class_names)
             common = {
-                "name": str(digit),
+                "name": shown,
                 "legendgroup": str(digit),
                 "showlegend": col == 1,
                 "mode": "markers",
-                "customdata": np.column_stack([y[index], index]),
-                "hovertemplate": f"{legend} %{{customdata[0]}}<br>test image "
-                f"#%{{customdata[1]}}<extra>{titles[col - 1]}</extra>",
+                "customdata": index,
+                "hovertemplate": f"{legend} {shown}<br>test image "
+                f"#%{{customdata}}<extra>{titles[col - 1]}</extra>",
             }
             coords = {"x": Z[index, 0].round(4), "y": Z[index, 1].round(4)}
             if is_3d:
@@ -778,11 +795,12 @@ def _run_figure_sections(run: RunFolder, drawn: Mapping[str, Path]) -> list[str]
         content = figure_html(drawn[key], esc(caption.format(k=k)), title)
         if key == "confusion":
             content += "<h3>Five most confused pairs</h3>" + pairs_table_html(
-                run.confusions()
+                run.confusions(), run.class_names
             )
+            noun = esc(run.legend)
             content += (
-                '<p class="note">Test images of either digit taken for the other, '
-                "and their share of both digits' test images.</p>"
+                f'<p class="note">Test images of either {noun} taken for the other, '
+                f"and their share of both {noun}s' test images.</p>"
             )
         parts.append(section(key, title, content))
     return parts
@@ -799,7 +817,9 @@ def _embedding_section(run: RunFolder, drawn: Mapping[str, Path]) -> str:
         f"images{dims}. Hover for the digit and the test image's index; drag to "
         "zoom, double-click to reset; click a digit in the legend to hide it.</p>"
     )
-    content = note + plotly_html(scatter_figure(embeddings, run.legend), "scatter")
+    content = note + plotly_html(
+        scatter_figure(embeddings, run.legend, run.class_names), "scatter"
+    )
     if "scatter_all" in drawn:
         content += figure_html(
             drawn["scatter_all"],
@@ -896,7 +916,7 @@ def render_run(run: RunFolder, drawn: Mapping[str, Path]) -> str:
     rows = run.metrics["models"]
     confusions = run.confusions()
     sentences = skipped_findings(run.metrics) + run_findings(
-        rows, confusions, noun=run.legend
+        rows, confusions, noun=run.legend, names=run.class_names
     )
     body = section("findings", "Findings", findings_html(sentences))
     body += section("results", "Results", metrics_table_html(rows) + _TABLE_NOTE)
@@ -918,8 +938,11 @@ def seeds_findings(run_dir: Path) -> list[str]:
     metrics = read_json(run_dir / "metrics.json")
     seeds = metrics["seeds"]
     confusions: dict[str, np.ndarray] = {}
+    names = None
     for seed in seeds:
-        for name, counts in RunFolder(run_dir / f"seed{seed}").confusions().items():
+        run = RunFolder(run_dir / f"seed{seed}")
+        names = run.class_names
+        for name, counts in run.confusions().items():
             confusions[name] = confusions.get(name, 0) + counts
     sentences = [
         (
@@ -929,7 +952,7 @@ def seeds_findings(run_dir: Path) -> list[str]:
     ]
     noun = class_noun(metrics.get("dataset"))
     return sentences + run_findings(
-        metrics["models"], confusions, metrics["std"], noun=noun
+        metrics["models"], confusions, metrics["std"], noun=noun, names=names
     )
 
 
@@ -1164,7 +1187,9 @@ def findings(run_dir: str | os.PathLike) -> list[str]:
     if kind == "seeds":
         return seeds_findings(run_dir)
     run = RunFolder(run_dir)
-    return run_findings(run.metrics["models"], run.confusions(), noun=run.legend)
+    return run_findings(
+        run.metrics["models"], run.confusions(), noun=run.legend, names=run.class_names
+    )
 
 
 def build_report(run_dir: str | os.PathLike) -> Path:
