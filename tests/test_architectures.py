@@ -223,15 +223,24 @@ def test_config_refuses_inconsistent_architectures():
             "output_activation": "identity",
         },
         "dense needs channels": {"dense": 64},
-        r"shape the cnn model, which models \(pca,fc\) does not include": {
+        "shape the cnn model, which pca,fc does not include": {
             "channels": [8, 16],
             "models": ["pca", "fc"],
         },
-        "needs at least 2 values": {"encoder": [784]},
+        "shape the fc and vae models, which pca,cnn does not include": {
+            "encoder": [784, 64, 2],
+            "models": ["pca", "cnn"],
+        },
     }
     for message, values in cases.items():
         with pytest.raises(ConfigError, match=message):
             build(CompareConfig, values, "option")
+    # One line, naming the option and the rule, for a list too short.
+    with pytest.raises(ConfigError) as short:
+        build(CompareConfig, {"encoder": [784]}, "option")
+    assert str(short.value) == "--encoder = 784: needs at least 2 values"
+    with pytest.raises(ConfigError, match=r"^--channels item 1 = 0: Input should"):
+        build(CompareConfig, {"channels": [0, 4]}, "option")
     # The code size follows the encoder when it is not given.
     assert build(CompareConfig, {"encoder": [784, 64, 7]}, "option").n_components == 7
 
@@ -333,6 +342,18 @@ def test_a_typed_encoder_replaces_the_presets_pair():
     config = _resolved(["--preset", "map2d", "--encoder", "784,64,3"])
     assert config["encoder"] == [784, 64, 3] and config["decoder"] is None
     assert config["n_components"] == 3 and config["batch_norm"] is True
+
+
+def test_typed_models_drop_the_preset_layout_of_models_left_out():
+    config = _resolved(["--preset", "compress30", "--models", "pca,fc"])
+    assert config["models"] == ["pca", "fc"] and config["n_components"] == 30
+    assert config["channels"] is None and config["dense"] is None
+    assert config["loss"] == "bce" and config["batch_norm"] is True
+    kept = _resolved(["--preset", "compress30", "--models", "cnn"])
+    assert kept["channels"] == [32, 64] and kept["dense"] == 256
+    widths = _resolved(["--preset", "deep30", "--models", "pca,cnn"])
+    assert widths["encoder"] is None and widths["decoder"] is None
+    assert widths["n_components"] == 30
 
 
 def test_widths_that_do_not_fit_the_images_are_refused_before_the_folder(

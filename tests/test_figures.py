@@ -131,9 +131,16 @@ def test_legends_and_pairs_use_the_class_names_of_the_data_set():
 
     plotly = scatter_figure({"fc": {"Z": Z, "y": y}}, "class", names)
     assert [trace.name for trace in plotly.data] == list(names)
-    assert "class Trouser" in plotly.data[1].hovertemplate
+    assert plotly.data[1].customdata[0][0] == "Trouser"
+    assert plotly.data[1].hovertemplate.startswith("class %{customdata[0]}")
+    # Names are markup to plotly: they arrive escaped.
+    odd = scatter_figure({"fc": {"Z": Z, "y": y}}, "class", ["<b>a", "b", "c"])
+    assert odd.data[0].name == "&lt;b&gt;a"
 
     counts = np.array([[18, 2, 0], [0, 20, 0], [1, 0, 19]])
     (sentence,) = pairs_finding({"fc": counts}, names)
-    assert "T-shirt/top/Trouser (2," in sentence
-    assert "T-shirt/top/Pullover (1," in sentence
+    assert "T-shirt/top vs Trouser (2," in sentence
+    assert "T-shirt/top vs Pullover (1," in sentence
+    (digits,) = pairs_finding({"fc": counts})
+    assert "0/1 (2," in digits and "0/2 (1," in digits
+    assert figures.plural("class") == "classes" and figures.plural("digit") == "digits"

@@ -254,6 +254,16 @@ def _resolve_preset(
         if "encoder" in typed and "decoder" not in typed:
             base.pop("decoder", None)  # a typed encoder is mirrored, as without one
         values = {**base, **{k: v for k, v in values.items() if k in typed}}
+        if "models" in typed:
+            # A preset's layout for a model that typed --models leave out goes.
+            models = set(values["models"])
+            unused = set()
+            if "cnn" not in models:
+                unused |= {"channels", "dense"}
+            if not models & {"fc", "vae"}:
+                unused |= {"encoder", "decoder"}
+            for name in unused - typed:
+                values.pop(name, None)
         if "n_components" in typed and "encoder" not in typed:
             # The preset's widths next to the code follow a typed code size.
             values = _sized(values, values["n_components"])
@@ -273,16 +283,21 @@ def _sized(values: dict[str, Any], n_components: int) -> dict[str, Any]:
     return sized
 
 
+# An example list for each width option's messages.
+_WIDTH_EXAMPLES = {"--channels": "32,64", "--decoder": "2,64,784"}
+
+
 def _width_list(text: str, option: str) -> list[int]:
     """``"784,256,2"`` -> ``[784, 256, 2]``; a bad list is a ConfigError."""
+    example = _WIDTH_EXAMPLES.get(option, "784,256,2")
     try:
         widths = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(
-            f"{option} {text!r} is not a comma list of integers (e.g. 784,256,2)"
+            f"{option} {text!r} is not a comma list of integers (e.g. {example})"
         ) from None
     if not widths:
-        raise ConfigError(f"{option} is empty; give a comma list such as 784,256,2")
+        raise ConfigError(f"{option} is empty; give a comma list such as {example}")
     return widths
 
 

@@ -98,15 +98,40 @@ class AutoencoderOptions(_Strict):
         # `--encoder 784,256,10` alone means ten components.
         if (
             isinstance(values, dict)
-            and values.get("encoder")
+            and isinstance(values.get("encoder"), list)
+            and len(values["encoder"]) >= 2
             and values.get("n_components") is None
             and "n_components" in cls.model_fields
         ):
             values = {**values, "n_components": values["encoder"][-1]}
         return values
 
+    def _models_built(self) -> list[str] | None:
+        """The models this config trains (``models``, or a train config's
+        ``model``); None where it names none."""
+        if hasattr(self, "models"):
+            return list(self.models)
+        if hasattr(self, "model"):
+            return [self.model]
+        return None
+
     @model_validator(mode="after")
     def _consistent_architecture(self) -> AutoencoderOptions:
+        models = self._models_built()
+        if models is not None:
+            shown = ",".join(models)
+            if (self.channels is not None or self.dense is not None) and (
+                "cnn" not in models
+            ):
+                raise ValueError(
+                    f"channels and dense shape the cnn model, which {shown} does "
+                    "not include; add cnn or drop them"
+                )
+            if (self.encoder or self.decoder) and not {"fc", "vae"} & set(models):
+                raise ValueError(
+                    "encoder and decoder widths shape the fc and vae models, which "
+                    f"{shown} does not include; add one or drop the widths"
+                )
         k = getattr(self, "n_components", None)
         if self.encoder and k is not None and self.encoder[-1] != k:
             raise ValueError(
@@ -235,17 +260,6 @@ class CompareConfig(AutoencoderOptions):
         return models
 
     @model_validator(mode="after")
-    def _cnn_layout_needs_cnn(self) -> CompareConfig:
-        if (self.channels is not None or self.dense is not None) and (
-            "cnn" not in self.models
-        ):
-            raise ValueError(
-                "channels and dense shape the cnn model, which models "
-                f"({','.join(self.models)}) does not include; add cnn or drop them"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _tsne_components(self) -> CompareConfig:
         if "tsne" in self.models and self.n_components > TSNE_MAX_COMPONENTS:
             raise ValueError(
@@ -319,16 +333,19 @@ def validation_message(
         value = error.get("input")
         if not error["loc"]:
             # A rule across fields (a model validator): its message names them.
-            lines.append(f"{source}: {message}")
+            lines.append(message if source == "option" else f"{source}: {message}")
             continue
         if source == "option":
-            # Shown as typed on the command line: a comma list, not a Python list.
+            # Shown as typed on the command line: a comma list, not a Python list,
+            # and one bad item of a list by its place in it.
+            name, *place = error["loc"]
+            option = f"--{str(name).replace('_', '-')}"
+            if place and isinstance(place[0], int):
+                option += f" item {place[0] + 1}"
             shown = (
                 ",".join(map(str, value)) if isinstance(value, list) else repr(value)
             )
-            lines.append(
-                f"--{field.replace('_', '-')} = {shown or '(empty)'}: {message}"
-            )
+            lines.append(f"{option} = {shown or '(empty)'}: {message}")
         else:
             lines.append(f"{source}: {field} = {value!r}: {message}")
     return "\n".join(lines)

@@ -446,14 +446,23 @@ def latent_map(
     return _save(fig, Path(path))
 
 
+def plural(noun: str) -> str:
+    """``digit`` -> ``digits``, ``class`` -> ``classes``."""
+    return f"{noun}es" if noun.endswith(("s", "x", "sh", "ch")) else f"{noun}s"
+
+
 def confusion_matrices(
-    confusions: Mapping[str, np.ndarray], path: str | os.PathLike
+    confusions: Mapping[str, np.ndarray],
+    path: str | os.PathLike,
+    noun: str = LEGEND_TITLE,
+    names: Sequence[str] | None = None,
 ) -> Path:
-    """Each model's kNN confusion matrix (rows: true digit, columns: predicted).
+    """Each model's kNN confusion matrix (rows: true class, columns: predicted).
 
     Off-diagonal cells are shaded by the share of the row's images, on one scale for
-    every model, so that the confusions stand out; the diagonal (the per-digit
-    accuracy) is written in grey.
+    every model, so that the confusions stand out; the diagonal (the per-class
+    accuracy) is written in grey. ``noun`` names a class ("digit"), ``names`` label
+    the ticks (else the class indices do).
     """
     rates = {}
     for name, counts in confusions.items():
@@ -484,14 +493,18 @@ def confusion_matrices(
                     color="white" if dark else "black",
                 )
         ticks = np.arange(len(rate))
-        ax.set_xticks(ticks, [str(t) for t in ticks])
-        ax.set_yticks(ticks, [str(t) for t in ticks])
-        ax.set_xlabel("predicted digit (5-NN)")
-        ax.set_ylabel("true digit")
+        labels = [label_text(int(t), names) for t in ticks]
+        ax.set_xticks(ticks, labels, rotation=90 if max(map(len, labels)) > 2 else 0)
+        ax.set_yticks(ticks, labels)
+        ax.set_xlabel(f"predicted {noun} (5-NN)")
+        ax.set_ylabel(f"true {noun}")
         accuracy = np.trace(confusions[name]) / max(confusions[name].sum(), 1)
         ax.set_title(f"{_title(name)}\n5-NN accuracy {accuracy:.3f}", fontsize=11)
     fig.colorbar(
-        image, ax=list(axes[0]), shrink=0.85, label="% of the true digit's test images"
+        image,
+        ax=list(axes[0]),
+        shrink=0.85,
+        label=f"% of the true {noun}'s test images",
     )
     return _save(fig, Path(path))
 

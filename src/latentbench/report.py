@@ -290,7 +290,7 @@ def _draw_sample_figures(run: RunFolder, folder: Path) -> dict[str, Path]:
     counts = run.confusions()
     if counts:
         drawn["confusion"] = figures.confusion_matrices(
-            counts, folder / "confusion.png"
+            counts, folder / "confusion.png", run.legend, run.class_names
         )
     logs = run.loss_logs()
     if logs:
@@ -372,9 +372,10 @@ def metric_finding(
 
 
 def pair_text(pair: Mapping[str, Any], names: Sequence[str] | None = None) -> str:
-    """A confused pair as ``a/b``, by class name where the data set has names."""
+    """A confused pair by class name where the data set has names: ``4/9`` for
+    one-character names, ``Shirt vs T-shirt/top`` for longer ones."""
     a, b = (figures.label_text(pair[key], names) for key in ("a", "b"))
-    return f"{a}/{b}"
+    return f"{a}/{b}" if len(a) == len(b) == 1 else f"{a} vs {b}"
 
 
 def pairs_finding(
@@ -449,8 +450,8 @@ def run_findings(
     if confusions:
         sentences.append(
             f"{noun.capitalize()} pairs the 5-NN classifier mixes up in each "
-            f"embedding, either way round (test images, share of both {noun}s' "
-            "images):"
+            f"embedding, either way round (test images, share of both "
+            f"{figures.plural(noun)}' images):"
         )
         sentences.extend(pairs_finding(confusions, names))
     return sentences
@@ -629,15 +630,17 @@ def scatter_figure(
         n_classes = max(int(y.max()) + 1 if len(y) else 0, 1)
         for digit in range(n_classes):
             index = np.flatnonzero(y == digit)
-            shown = figures.label_text(digit, class_names)
+            # plotly reads names as markup, and hover text also as %{...} fields:
+            # a name is escaped and reaches the hover text as data.
+            shown = esc(figures.label_text(digit, class_names))
             common = {
                 "name": shown,
                 "legendgroup": str(digit),
                 "showlegend": col == 1,
                 "mode": "markers",
-                "customdata": index,
-                "hovertemplate": f"{legend} {shown}<br>test image "
-                f"#%{{customdata}}<extra>{titles[col - 1]}</extra>",
+                "customdata": [[shown, int(i)] for i in index],
+                "hovertemplate": f"{esc(legend)} %{{customdata[0]}}<br>test image "
+                f"#%{{customdata[1]}}<extra>{titles[col - 1]}</extra>",
             }
             coords = {"x": Z[index, 0].round(4), "y": Z[index, 1].round(4)}
             if is_3d:
@@ -797,10 +800,11 @@ def _run_figure_sections(run: RunFolder, drawn: Mapping[str, Path]) -> list[str]
             content += "<h3>Five most confused pairs</h3>" + pairs_table_html(
                 run.confusions(), run.class_names
             )
-            noun = esc(run.legend)
+            noun = run.legend
             content += (
-                f'<p class="note">Test images of either {noun} taken for the other, '
-                f"and their share of both {noun}s' test images.</p>"
+                f'<p class="note">Test images of either {esc(noun)} taken for the '
+                f"other, and their share of both {esc(figures.plural(noun))}' test "
+                "images.</p>"
             )
         parts.append(section(key, title, content))
     return parts
@@ -814,8 +818,8 @@ def _embedding_section(run: RunFolder, drawn: Mapping[str, Path]) -> str:
     dims = "" if k in (2, 3) else f" (first two of {k} dimensions)"
     note = (
         f'<p class="note interactive">Interactive: {shown:,} of {n_test:,} test '
-        f"images{dims}. Hover for the digit and the test image's index; drag to "
-        "zoom, double-click to reset; click a digit in the legend to hide it.</p>"
+        f"images{dims}. Hover for the {esc(run.legend)} and the test image's index; "
+        "drag to zoom, double-click to reset; click a legend entry to hide it.</p>"
     )
     content = note + plotly_html(
         scatter_figure(embeddings, run.legend, run.class_names), "scatter"
